@@ -1,0 +1,54 @@
+# Every target sets up what it needs: a fresh clone runs `make demo` or `make test` directly.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-unit test-integration test-oldest lint typecheck check bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade uv
+	$(UV) pip install -q --python $(PY) -e '.[all]' --group dev --group bench
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ai-tokentrace demo
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+# The suite against the oldest openai / google-genai releases we support, in a venv of its own.
+OLDEST_VENV := .venv-oldest
+test-oldest:
+	test -x $(OLDEST_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install -q --upgrade uv
+	$(OLDEST_VENV)/bin/uv pip install -q --python $(OLDEST_VENV)/bin/python -e . --group test \
+		-r tests/oldest-requirements.txt
+	$(OLDEST_VENV)/bin/python -m pytest tests/integrations $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ai_tokentrace tests bench
+	$(VENV)/bin/ruff format --check ai_tokentrace tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(PY) bench/pipeline.py
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""``instrument()`` / ``uninstrument()``: apply and undo the adapters' patch targets.
+
+Patches are deferred with wrapt post-import hooks, so ``instrument()`` works before or after the
+SDK is imported; both calls are idempotent and thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import wrapt
+
+from ._internal import logger
+from .integrations import REGISTRY, load, sdk_installed
+
+__all__ = ["instrument_sdks", "instrumented", "is_instrumented", "uninstrument_sdks"]
+
+_lock = threading.RLock()
+_wanted: dict[str, int] = {}  # integration name -> generation asked for (0: not wanted)
+_generation = 0
+_applied: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> [(parent, attribute, original)]
+_hooked: set[str] = set()  # names whose post-import hook is registered (wrapt cannot remove one)
+
+
+def is_instrumented(name: str) -> bool:
+    return name in _applied
+
+
+def instrumented() -> tuple[str, ...]:
+    return tuple(sorted(_applied))
+
+
+def instrument_sdks(names: Iterable[str] | None = None) -> list[str]:
+    """Ask for ``names`` (default: every installed SDK). Returns the names now wanted."""
+    global _generation
+    explicit = names is not None
+    chosen = list(REGISTRY) if names is None else list(names)
+    for name in chosen:
+        if name not in REGISTRY:
+            raise ValueError(f"unknown integration {name!r}; known: {', '.join(REGISTRY)}")
+    with _lock:
+        _generation += 1
+        wanted = []
+        for name in chosen:
+            if not sdk_installed(name):
+                if explicit:
+                    raise ImportError(
+                        f"ai-tokentrace: the {name!r} integration needs its SDK: "
+                        f"pip install 'ai-tokentrace[{name}]'"
+                    )
+                continue
+            wanted.append(name)
+            if _wanted.get(name):
+                continue  # already wanted: no double patching
+            _wanted[name] = _generation
+            if name not in _hooked:
+                _hooked.add(name)
+                wrapt.register_post_import_hook(_make_hook(name), REGISTRY[name][1])
+            else:
+                # Hook already fired once (SDK imported): apply now if it is loaded.
+                import sys
+
+                if REGISTRY[name][1] in sys.modules:
+                    _apply(name)
+        return wanted
+
+
+def _make_hook(name: str) -> Any:
+    def hook(_module: object) -> None:
+        with _lock:
+            if _wanted.get(name):
+                _apply(name)
+
+    return hook
+
+
+def _apply(name: str) -> None:
+    if name in _applied:
+        return
+    try:
+        integration = load(name)
+        targets = list(integration.patch_targets())
+    except Exception:
+        logger.exception("ai-tokentrace: could not load the %s integration; not instrumented", name)
+        return
+    done: list[tuple[Any, str, Any]] = []
+    for t in targets:
+        try:
+            parent, attribute, original = wrapt.resolve_path(t.module, t.attribute)
+        except (ImportError, AttributeError) as exc:
+            if t.required:
+                logger.warning("ai-tokentrace: %s: cannot patch %s.%s (%s)", name, t.module, t.attribute, exc)
+            else:
+                logger.debug("ai-tokentrace: %s: no %s.%s here; skipped", name, t.module, t.attribute)
+            continue
+        wrapper = wrapt.FunctionWrapper(original, t.wrapper)
+        wrapt.apply_patch(parent, attribute, wrapper)
+        done.append((parent, attribute, original))
+    _applied[name] = done
+    logger.debug("ai-tokentrace: %s instrumented (%d patches)", name, len(done))
+
+
+def uninstrument_sdks(names: Sequence[str] | None = None) -> None:
+    with _lock:
+        for name in list(names if names is not None else REGISTRY):
+            _wanted[name] = 0
+            for parent, attribute, original in reversed(_applied.pop(name, [])):
+                setattr(parent, attribute, original)

@@ -1,0 +1,640 @@
+"""The export pipeline, with the semantics of OpenTelemetry's BatchProcessor.
+
+Captures go into one bounded queue (the caller never blocks: on overflow a record is dropped,
+counted and warned about). A worker on the background loop builds records from them in batches
+and hands each batch to one *lane* per service. Lanes are independent, so a slow, hanging or
+failing service never delays the others; each lane retries what its service calls transient,
+bounds every export by a timeout, and spills what still fails to a local JSONL file when its
+service has a spill path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import itertools
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import async_utils
+from ._capture import Capture
+from ._config import Settings, load_settings
+from ._files import append_lines
+from ._internal import internal_error, logger
+from ._record import TokenUsageRecord
+from .services._base import TokenUsageService
+
+__all__ = [
+    "Pipeline",
+    "configure",
+    "current",
+    "export_direct",
+    "flush",
+    "shutdown",
+    "stats",
+    "submit",
+]
+
+
+class _Counter:
+    """A counter that threads can bump without a lock (``next`` on itertools.count is atomic)."""
+
+    __slots__ = ("_count", "_read")
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+        self._read = 0
+
+    def inc(self) -> None:
+        next(self._count)
+
+    @property
+    def value(self) -> int:
+        # count(n) repr is "count(n)": the next value; so the number of increments is n - 1.
+        return int(repr(self._count)[6:-1]) - 1
+
+
+class _RateLimited:
+    """Log a warning at most once per ``interval`` seconds, with the number suppressed."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        self._interval = interval
+        self._last = -1e18
+        self._suppressed = 0
+
+    def warn(self, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            if self._suppressed:
+                msg += " (%d similar messages suppressed)"
+                args = (*args, self._suppressed)
+            self._last, self._suppressed = now, 0
+            logger.warning(msg, *args)
+        else:
+            self._suppressed += 1
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
+class _Lane:
+    """One service's queue and worker. Only the background loop touches its plain counters."""
+
+    def __init__(self, service: TokenUsageService, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.pending: deque[TokenUsageRecord] = deque()
+        self.received = _Counter()
+        self.dropped = _Counter()
+        self.handled = 0
+        self.delivered = 0
+        self.failed = 0
+        self.spilled = 0
+        self.retried = 0
+        self.wake_pending = False
+        self.wake: asyncio.Event | None = None
+        self.progress: asyncio.Event | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._warn_overflow = _RateLimited()
+        self._warn_failure = _RateLimited()
+
+    # -- any thread ---------------------------------------------------------------------------
+    def put_threadsafe(self, record: TokenUsageRecord) -> None:
+        if len(self.pending) >= self.settings.max_queue_size:
+            async_utils.call_soon(self._overflow, [record])
+            return
+        self.pending.append(record)
+        self.received.inc()
+        if self.task is None:
+            async_utils.call_soon(self.start)
+        elif len(self.pending) >= self.settings.batch_size and not self.wake_pending:
+            self.wake_pending = True
+            async_utils.call_soon(self._set_wake)
+
+    # -- loop thread --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.task is not None:
+            return
+        self.wake = asyncio.Event()
+        self.progress = asyncio.Event()
+        self.task = asyncio.ensure_future(
+            _lane_worker(weakref.ref(self), self.wake, self.settings.flush_interval)
+        )
+        self.wake.set()
+
+    def _set_wake(self) -> None:
+        if self.wake is not None:
+            self.wake.set()
+
+    def put(self, records: Sequence[TokenUsageRecord]) -> None:
+        room = self.settings.max_queue_size - len(self.pending)
+        if room < len(records):
+            self._overflow(records[max(room, 0) :])
+            records = records[: max(room, 0)]
+        self.pending.extend(records)
+        for _ in records:
+            self.received.inc()
+        if self.task is None:
+            self.start()
+        elif len(self.pending) >= self.settings.batch_size:
+            self._set_wake()
+
+    def _overflow(self, records: Sequence[TokenUsageRecord]) -> None:
+        if self.service.spill_path is not None:
+            self._warn_overflow.warn(
+                "%s queue full (%d records); spilling to %s",
+                self.service.name,
+                self.settings.max_queue_size,
+                self.service.spill_path,
+            )
+            asyncio.ensure_future(self._spill(records))
+            return
+        for _ in records:
+            self.dropped.inc()
+        self._warn_overflow.warn(
+            "%s queue full (%d records); dropped %d record(s). Raise AI_TOKENTRACE_MAX_QUEUE_SIZE "
+            "or use a faster service",
+            self.service.name,
+            self.settings.max_queue_size,
+            len(records),
+        )
+
+    async def drain(self) -> None:
+        batch_size = self.settings.batch_size
+        while self.pending:
+            n = min(batch_size, len(self.pending))
+            batch = [self.pending.popleft() for _ in range(n)]
+            try:
+                await self._export(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one bad batch stop the lane
+                self.failed += len(batch)
+                logger.error("ai-tokentrace lane for %s failed: %r", self.service.name, exc)
+            self.handled += n
+            if self.progress is not None:
+                self.progress.set()
+
+    async def _export(self, batch: list[TokenUsageRecord]) -> None:
+        policy = self.service.retry
+        attempt = 0
+        slept = 0.0
+        while True:
+            attempt += 1
+            try:
+                await asyncio.wait_for(
+                    self.service.aexport_batch(batch), self.settings.export_timeout
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                transient = isinstance(exc, asyncio.TimeoutError) or _is_retryable(self.service, exc)
+                if policy is not None and transient and attempt < policy.max_attempts:
+                    delay = policy.delay(attempt)
+                    if slept + delay <= policy.max_total_delay:
+                        self.retried += len(batch)
+                        slept += delay
+                        logger.debug(
+                            "%s: transient failure %r; retry %d in %.2fs",
+                            self.service.name,
+                            exc,
+                            attempt,
+                            delay,
+                        )
+                        await asyncio.sleep(delay)
+                        continue
+                await self._fail(batch, exc)
+                return
+            self.delivered += len(batch)
+            return
+
+    async def _fail(self, batch: list[TokenUsageRecord], exc: BaseException) -> None:
+        self.failed += len(batch)
+        where = (
+            f"; spilling to {self.service.spill_path}" if self.service.spill_path else "; lost"
+        )
+        what = "timed out" if isinstance(exc, asyncio.TimeoutError) else f"failed: {exc!r}"
+        self._warn_failure.warn(
+            "%s export of %d record(s) %s%s", self.service.name, len(batch), what, where
+        )
+        if self.service.spill_path is not None:
+            await self._spill(batch)
+
+    async def _spill(self, records: Sequence[TokenUsageRecord]) -> None:
+        path = self.service.spill_path
+        assert path is not None
+        lines = [r.to_json() for r in records]
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, append_lines, path, lines)
+        except Exception as exc:
+            logger.error("could not spill %d record(s) to %s: %r (lost)", len(lines), path, exc)
+            for _ in records:
+                self.dropped.inc()
+            return
+        self.spilled += len(records)
+
+    async def wait_handled(self, target: int) -> None:
+        if self.task is None and target > 0:
+            self.start()
+        while self.handled < target:
+            assert self.progress is not None and self.wake is not None
+            self.progress.clear()
+            self.wake.set()
+            await self.progress.wait()
+
+    async def close(self, timeout: float) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        try:
+            await asyncio.wait_for(self.service.aclose(), timeout)
+        except asyncio.TimeoutError:
+            logger.warning("%s did not close within %.1fs", self.service.name, timeout)
+        except Exception as exc:
+            logger.warning("%s failed to close: %r", self.service.name, exc)
+
+    def reset_after_fork(self) -> None:
+        self.pending = deque()
+        self.received = _Counter()
+        self.dropped = _Counter()
+        self.handled = self.delivered = self.failed = self.spilled = self.retried = 0
+        self.wake_pending = False
+        self.wake = self.progress = None
+        self.task = None
+        try:
+            self.service.after_fork()
+        except Exception:
+            logger.exception("%s.after_fork failed", self.service.name)
+
+
+def _is_retryable(service: TokenUsageService, exc: BaseException) -> bool:
+    try:
+        return bool(service.is_retryable(exc))
+    except Exception:
+        return False
+
+
+async def _lane_worker(ref: weakref.ref[_Lane], wake: asyncio.Event, interval: float) -> None:
+    while True:
+        await _wait(wake, interval)
+        wake.clear()
+        lane = ref()
+        if lane is None:
+            return
+        lane.wake_pending = False
+        await lane.drain()
+        del lane
+
+
+async def _pipeline_worker(ref: weakref.ref[Pipeline], wake: asyncio.Event, interval: float) -> None:
+    while True:
+        await _wait(wake, interval)
+        wake.clear()
+        pipeline = ref()
+        if pipeline is None:
+            return
+        pipeline._wake_pending = False
+        try:
+            await pipeline._drain()
+        except Exception:
+            logger.exception("ai-tokentrace pipeline worker error (records may be lost)")
+        del pipeline
+
+
+_live: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+
+
+class Pipeline:
+    """Bounded queue -> record building -> one lane per service."""
+
+    def __init__(self, services: Iterable[TokenUsageService], settings: Settings) -> None:
+        self.settings = settings
+        self.services: tuple[TokenUsageService, ...] = tuple(services)
+        self._lanes = [_Lane(s, settings) for s in self.services]
+        self._direct: dict[int, _Lane] = {}
+        self._queue: deque[Capture] = deque()
+        self._recorded = _Counter()
+        self._dropped = _Counter()
+        self._lock = threading.Lock()
+        self._started = False
+        self._closed = False
+        self._wake_pending = False
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost_mark = 0
+        self._warn_overflow = _RateLimited()
+        self._warn_closed = _RateLimited(interval=300.0)
+        _live.add(self)
+
+    # -- hot path (any thread) ----------------------------------------------------------------
+    def submit(self, capture: Capture) -> None:
+        if self._closed:
+            self._dropped.inc()
+            self._warn_closed.warn("ai-tokentrace is shut down; record dropped")
+            return
+        q = self._queue
+        if len(q) >= self.settings.max_queue_size:
+            self._dropped.inc()
+            self._warn_overflow.warn(
+                "ai-tokentrace queue full (%d records); record dropped. Raise "
+                "AI_TOKENTRACE_MAX_QUEUE_SIZE or use a faster service",
+                self.settings.max_queue_size,
+            )
+            return
+        q.append(capture)
+        self._recorded.inc()
+        if not self._started:
+            self._start()
+        elif len(q) >= self.settings.batch_size and not self._wake_pending:
+            self._wake_pending = True
+            async_utils.call_soon(self._set_wake)
+
+    def lane_for(self, service: TokenUsageService) -> _Lane:
+        for lane in self._lanes:
+            if lane.service is service:
+                return lane
+        lane = self._direct.get(id(service))
+        if lane is None:
+            with self._lock:
+                lane = self._direct.get(id(service))
+                if lane is None:
+                    lane = self._direct[id(service)] = _Lane(service, self.settings)
+        return lane
+
+    # -- loop thread --------------------------------------------------------------------------
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        async_utils.call_soon(self._start_on_loop)
+
+    def _start_on_loop(self) -> None:
+        if self._task is not None:
+            return
+        self._wake = asyncio.Event()
+        self._task = asyncio.ensure_future(
+            _pipeline_worker(weakref.ref(self), self._wake, self.settings.flush_interval)
+        )
+        for lane in self._lanes:
+            lane.start()
+        self._wake.set()
+
+    def _set_wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _drain(self) -> None:
+        q = self._queue
+        batch_size = self.settings.batch_size
+        while q:
+            records: list[TokenUsageRecord] = []
+            for _ in range(min(batch_size, len(q))):
+                capture = q.popleft()
+                try:
+                    records.append(capture.record())
+                except Exception:
+                    self._dropped.inc()
+                    try:
+                        internal_error("building a record")
+                    except Exception:
+                        pass  # strict mode re-raises; on the loop there is no caller to raise to
+            for lane in self._lanes:
+                lane.put(records)
+            await asyncio.sleep(0)
+
+    def _all_lanes(self) -> list[_Lane]:
+        return [*self._lanes, *self._direct.values()]
+
+    async def _aflush(self) -> bool:
+        if self._task is None and self._started:
+            self._start_on_loop()
+        await self._drain()
+        lanes = self._all_lanes()
+        await asyncio.gather(*(lane.wait_handled(lane.received.value) for lane in lanes))
+        lost = self._lost()
+        ok = lost == self._lost_mark
+        self._lost_mark = lost
+        return ok
+
+    def _lost(self) -> int:
+        return self._dropped.value + sum(lane.failed + lane.dropped.value for lane in self._all_lanes())
+
+    # -- control (any thread but the loop's) --------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """True when every record so far reached every service within ``timeout``."""
+        if not self._started and not self._direct:
+            ok = self._lost() == self._lost_mark
+            self._lost_mark = self._lost()
+            return ok
+        if async_utils.in_loop_thread():
+            logger.warning("flush() called from the ai-tokentrace loop itself; ignored")
+            return False
+        fut = async_utils.submit(self._aflush())
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, then close every service. Idempotent; bounded by ``timeout`` in all."""
+        with self._lock:
+            if self._closed:
+                return True
+            self._closed = True
+        timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        ok = self.flush(timeout)
+        if not ok:
+            logger.warning(
+                "ai-tokentrace shutdown: not every record was delivered within %.1fs", timeout
+            )
+        lanes = self._all_lanes()
+        if async_utils.background_loop().running and not async_utils.in_loop_thread():
+            remaining = max(0.0, deadline - time.monotonic())
+            fut = async_utils.submit(_close_lanes(lanes, remaining))
+            try:
+                fut.result(remaining + 0.1)
+            except concurrent.futures.TimeoutError:
+                logger.warning("ai-tokentrace shutdown: services did not close in time")
+            except Exception:
+                logger.exception("ai-tokentrace shutdown: error while closing services")
+        return ok
+
+    def stats(self) -> dict[str, Any]:
+        lanes = self._all_lanes()
+        per_service = {
+            f"{lane.service.name}#{i}": {
+                "exported": lane.delivered,
+                "failed": lane.failed,
+                "spilled": lane.spilled,
+                "retried": lane.retried,
+                "dropped": lane.dropped.value,
+                "queued": len(lane.pending),
+            }
+            for i, lane in enumerate(lanes)
+        }
+        return {
+            "recorded": self._recorded.value,
+            "exported": sum(lane.delivered for lane in lanes),
+            "dropped": self._dropped.value + sum(lane.dropped.value for lane in lanes),
+            "failed": sum(lane.failed for lane in lanes),
+            "spilled": sum(lane.spilled for lane in lanes),
+            "retried": sum(lane.retried for lane in lanes),
+            "queued": len(self._queue) + sum(len(lane.pending) for lane in lanes),
+            "services": per_service,
+        }
+
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._queue = deque()
+        self._recorded = _Counter()
+        self._dropped = _Counter()
+        self._started = False
+        self._wake_pending = False
+        self._wake = None
+        self._task = None
+        self._lost_mark = 0
+        for lane in self._all_lanes():
+            lane.reset_after_fork()
+
+
+async def _close_lanes(lanes: list[_Lane], timeout: float) -> None:
+    await asyncio.gather(*(lane.close(timeout) for lane in lanes))
+
+
+# -- the process-wide pipeline -----------------------------------------------------------------
+_state_lock = threading.Lock()
+_current: Pipeline | None = None
+
+
+def _default_services() -> list[TokenUsageService]:
+    from .services._env import services_from_env
+
+    return services_from_env()
+
+
+def current() -> Pipeline:
+    """The active pipeline, created from the environment on first use."""
+    p = _current
+    if p is not None:
+        return p
+    with _state_lock:
+        if _current is None:
+            _install(Pipeline(_default_services(), load_settings()))
+        assert _current is not None
+        return _current
+
+
+def _install(p: Pipeline) -> None:
+    global _current
+    _current = p
+
+
+def configure(
+    service: TokenUsageService | Sequence[TokenUsageService] | None = None,
+    **settings: Any,
+) -> Pipeline:
+    """Replace where records go (and how they are batched). The old pipeline is flushed and
+    its services that are not reused are closed."""
+    if service is None:
+        services = _default_services()
+    elif isinstance(service, TokenUsageService):
+        services = [service]
+    else:
+        services = list(service)
+        for s in services:
+            if not isinstance(s, TokenUsageService):
+                raise TypeError(f"not a TokenUsageService: {s!r}")
+    unknown = set(settings) - set(Settings.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    new = Pipeline(services, load_settings(settings))
+    with _state_lock:
+        old = _current
+        _install(new)
+    if old is not None:
+        _retire(old, keep=services)
+    return new
+
+
+def _retire(old: Pipeline, keep: Sequence[TokenUsageService]) -> None:
+    """Deliver what the old pipeline holds; close only the services the new one does not use."""
+    kept = {id(s) for s in keep}
+    old.flush(old.settings.shutdown_timeout)
+    old._closed = True
+    lanes = [lane for lane in old._all_lanes() if id(lane.service) not in kept]
+    if lanes and async_utils.background_loop().running and not async_utils.in_loop_thread():
+        fut = async_utils.submit(_close_lanes(lanes, old.settings.shutdown_timeout))
+        try:
+            fut.result(old.settings.shutdown_timeout + 0.1)
+        except Exception:
+            logger.warning("ai-tokentrace: services of the previous configuration did not close")
+
+
+def submit(capture: Capture) -> None:
+    p = _current
+    if p is None:
+        p = current()
+    p.submit(capture)
+
+
+def export_direct(service: TokenUsageService, record: TokenUsageRecord) -> None:
+    try:
+        current().lane_for(service).put_threadsafe(record)
+    except Exception:
+        internal_error("TokenUsageService.export")
+
+
+def flush(timeout: float = 5.0) -> bool:
+    p = _current
+    return True if p is None else p.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    p = _current
+    return True if p is None else p.shutdown(timeout)
+
+
+def stats() -> dict[str, Any]:
+    p = _current
+    if p is None:
+        return {
+            "recorded": 0,
+            "exported": 0,
+            "dropped": 0,
+            "failed": 0,
+            "spilled": 0,
+            "retried": 0,
+            "queued": 0,
+            "services": {},
+        }
+    return p.stats()
+
+
+def _at_exit() -> None:
+    for p in list(_live):
+        if not p._closed:
+            try:
+                p.shutdown()
+            except Exception:
+                logger.exception("ai-tokentrace: error at interpreter exit")
+
+
+def _after_fork_in_child() -> None:
+    for p in list(_live):
+        p._reset_after_fork()
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,51 @@
+"""The small contract every SDK adapter implements, and the helpers they share.
+
+An adapter module (``integrations/openai.py``, ``integrations/genai.py``) defines an
+:class:`Integration`: the module it waits for, its patch targets as data, and a pure
+``capture_returned`` for decorator-only mode. Everything generic (deferring patches until the
+SDK is imported, idempotence, undoing) lives in ``ai_tokentrace._instrument``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Integration", "PatchTarget", "Wrapper"]
+
+# wrapt's wrapper signature: (wrapped, instance, args, kwargs) -> result.
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PatchTarget:
+    """One attribute to wrap: ``module`` + dotted ``attribute`` (e.g. ``"Completions.create"``).
+
+    ``required=False`` targets are skipped with a debug log when an SDK version lacks them, so
+    private names can be tried defensively with public fallbacks.
+    """
+
+    module: str
+    attribute: str
+    wrapper: Wrapper
+    required: bool = False
+
+
+class Integration(Protocol):
+    """What the generic instrumentation needs from one SDK adapter."""
+
+    name: str  # "openai", "genai": the key users pass to instrument(integrations=[...])
+    root_module: str  # the module whose import triggers patching: "openai", "google.genai"
+
+    def patch_targets(self) -> Sequence[PatchTarget]:
+        """Patch targets, resolved once the SDK is imported (may depend on its version)."""
+        ...
+
+    def capture_returned(self, obj: object) -> bool:
+        """Emit one capture for an SDK response returned from a traced function.
+
+        Return True when ``obj`` was such a response. Called only while this integration is
+        not instrumented (instrumented calls are counted where they happen).
+        """
+        ...

@@ -1,0 +1,42 @@
+"""Root fixtures. Two things must happen before anything else imports httpx:
+
+1. ``httpx2.alias_httpx()``: both SDKs speak httpx2; aliasing makes ``import httpx`` (and so
+   respx) see the same classes, so respx can fake their transport.
+2. Strict mode: an internal error of ours re-raises, so bugs surface in our own tests.
+"""
+
+from __future__ import annotations
+
+import httpx2
+
+httpx2.alias_httpx()
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+import ai_tokentrace  # noqa: E402
+from ai_tokentrace import _internal  # noqa: E402
+from ai_tokentrace.testing import InMemoryTokenUsageService  # noqa: E402
+
+_internal.set_strict(True)
+
+
+@pytest.fixture
+def memory() -> Iterator[InMemoryTokenUsageService]:
+    """A fresh pipeline into an in-memory service; read ``memory.records`` after ``flush()``."""
+    service = InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=service)
+    yield service
+    ai_tokentrace.flush(10.0)
+
+
+@pytest.fixture
+def records(memory: InMemoryTokenUsageService):  # type: ignore[no-untyped-def]
+    """Call it to flush and get the records so far: ``records()``."""
+
+    def read() -> list[ai_tokentrace.TokenUsageRecord]:
+        assert ai_tokentrace.flush(10.0), "flush did not complete"
+        return list(memory.records)
+
+    return read
