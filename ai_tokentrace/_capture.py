@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._internal import internal_error, suppressed
-from ._record import Counts, RawUsage, TokenUsageRecord, normalize
-from ._scope import Scope, current_scope
+from ._record import Counts, RawUsage, TokenUsageRecord, make_record, normalize, with_price
+from ._pricing import price_record
+from ._scope import Labels, Scope, current_scope, default_labels
 
-if TYPE_CHECKING:
-    from ._pricing import price_record as _price_record_t  # noqa: F401
+_NO_LABELS = Labels()
 
 __all__ = [
     "Capture",
@@ -38,20 +39,27 @@ __all__ = [
 Extraction = tuple["RawUsage | None", "str | None", "str | None"]
 Extractor = Callable[[Any], Extraction]
 
-# Process-unique id prefix, renewed in a forked child, plus a counter: unique and nearly free.
+# Record ids: a random per-process prefix (renewed in a forked child) and a counter. The hot
+# path takes only the counter's next value; the id string is formatted when the record is built.
 _prefix = os.urandom(8).hex()
 _counter = itertools.count()
+_build_lock = threading.Lock()
+
+
+def format_record_id(prefix: str, n: int) -> str:
+    """UUID-shaped (8-4-4-4-12 hex), unique across processes and forks."""
+    return f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{n >> 48 & 0xFFFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
 
 
 def new_record_id() -> str:
-    n = next(_counter)
-    return f"{_prefix[:8]}-{_prefix[8:12]}-{_prefix[12:16]}-{n >> 48 & 0xFFFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
+    return format_record_id(_prefix, next(_counter))
 
 
 def _renew_prefix() -> None:
-    global _prefix, _counter
+    global _prefix, _counter, _build_lock
     _prefix = os.urandom(8).hex()
     _counter = itertools.count()
+    _build_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -86,8 +94,9 @@ class Capture:
         "model",
         "operation",
         "payload",
+        "prefix",
         "provider",
-        "record_id",
+        "seq",
         "request_id",
         "response_id",
         "response_model",
@@ -134,15 +143,23 @@ class Capture:
         self.request_id = request_id
         self.error_type = error_type
         self.usage_available = usage_available
-        self.record_id = new_record_id()
+        self.seq = next(_counter)
+        self.prefix = _prefix
         self._record: TokenUsageRecord | None = None
 
+    @property
+    def record_id(self) -> str:
+        return format_record_id(self.prefix, self.seq)
+
     def record(self) -> TokenUsageRecord:
-        """The finished record. Deterministic, so a race between two builders is harmless."""
+        """The finished record, built once (by the background loop, or by whoever asks first)."""
         rec = self._record
         if rec is None:
-            rec = self._record = _build(self)
-            self.payload = None  # the SDK object is no longer needed
+            with _build_lock:
+                rec = self._record
+                if rec is None:
+                    rec = self._record = _build(self)
+                    self.payload = None  # the SDK object is no longer needed
         return rec
 
 
@@ -156,39 +173,43 @@ def _build(c: Capture) -> TokenUsageRecord:
         response_id = response_id or rid
     counts = normalize(raw) if raw is not None else _ZERO
     scope = c.scope
-    labels = scope.labels if scope is not None else None
-    rec = TokenUsageRecord(
-        record_id=c.record_id,
-        timestamp=datetime.fromtimestamp(c.wall, tz=timezone.utc),
-        provider=c.provider,
-        operation=c.operation,
-        model=c.model,
-        response_model=response_model,
-        response_id=response_id,
-        input_tokens=counts.input_tokens,
-        output_tokens=counts.output_tokens,
-        total_tokens=counts.total_tokens,
-        cached_input_tokens=counts.cached_input_tokens,
-        reasoning_tokens=counts.reasoning_tokens,
-        streamed=c.streamed,
-        status=c.status,
-        latency_ms=round((c.ended - c.started) * 1000.0, 3),
-        trace_name=labels.name if labels else None,
-        user_id=labels.user_id if labels else None,
-        session_id=labels.session_id if labels else None,
-        tags=labels.tags if labels else (),
-        metadata=labels.metadata if labels else {},
-        provider_total_tokens=counts.provider_total_tokens,
-        usage_available=c.usage_available and raw is not None,
-        usage_details=dict(raw.details) if raw is not None and raw.details else {},
-        request_id=c.request_id,
-        error_type=c.error_type,
+    labels = scope.labels if scope is not None else default_labels()
+    if labels is None:
+        labels = _NO_LABELS
+    rec = make_record(
+        (
+            format_record_id(c.prefix, c.seq),
+            datetime.fromtimestamp(c.wall, tz=timezone.utc),
+            c.provider,
+            c.operation,
+            c.model,
+            response_model,
+            response_id,
+            counts.input_tokens,
+            counts.output_tokens,
+            counts.total_tokens,
+            counts.cached_input_tokens,
+            counts.reasoning_tokens,
+            c.streamed,
+            c.status,
+            round((c.ended - c.started) * 1000.0, 3),
+            None,  # cost_usd, set below
+            labels.name,
+            labels.user_id,
+            labels.session_id,
+            labels.tags,
+            labels.metadata,
+            counts.provider_total_tokens,
+            c.usage_available and raw is not None,
+            dict(raw.details) if raw is not None and raw.details else {},
+            c.request_id,
+            c.error_type,
+            None,  # price_source, set below
+        )
     )
-    from ._pricing import price_record
-
     cost, source = price_record(rec)
     if cost is not None or source is not None:
-        rec = rec.replace(cost_usd=cost, price_source=source)
+        rec = with_price(rec, cost, source)
     return rec
 
 

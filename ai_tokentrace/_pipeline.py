@@ -105,6 +105,7 @@ class _Lane:
         self.wake: asyncio.Event | None = None
         self.progress: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
+        self._spills: set[asyncio.Future[None]] = set()
         self._warn_overflow = _RateLimited()
         self._warn_failure = _RateLimited()
 
@@ -157,7 +158,9 @@ class _Lane:
                 self.settings.max_queue_size,
                 self.service.spill_path,
             )
-            asyncio.ensure_future(self._spill(records))
+            spill = asyncio.ensure_future(self._spill(records))
+            self._spills.add(spill)
+            spill.add_done_callback(self._spills.discard)
             return
         for _ in records:
             self.dropped.inc()
@@ -251,6 +254,8 @@ class _Lane:
             self.progress.clear()
             self.wake.set()
             await self.progress.wait()
+        if self._spills:
+            await asyncio.gather(*list(self._spills))
 
     async def close(self, timeout: float) -> None:
         if self.task is not None:
@@ -432,7 +437,7 @@ class Pipeline:
     # -- control (any thread but the loop's) --------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:
         """True when every record so far reached every service within ``timeout``."""
-        if not self._started and not self._direct:
+        if not self._started and all(lane.received.value == 0 for lane in self._all_lanes()):
             ok = self._lost() == self._lost_mark
             self._lost_mark = self._lost()
             return ok

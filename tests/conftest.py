@@ -22,6 +22,18 @@ from ai_tokentrace.testing import InMemoryTokenUsageService  # noqa: E402
 _internal.set_strict(True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_pipeline() -> Iterator[None]:
+    """Each test starts with no configured pipeline and leaves none behind."""
+    from ai_tokentrace import _pipeline
+
+    yield
+    p = _pipeline._current
+    _pipeline._current = None
+    if p is not None:
+        p.shutdown(timeout=2.0)
+
+
 @pytest.fixture
 def memory() -> Iterator[InMemoryTokenUsageService]:
     """A fresh pipeline into an in-memory service; read ``memory.records`` after ``flush()``."""

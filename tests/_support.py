@@ -1,0 +1,110 @@
+"""Small test doubles for the pipeline: services that signal, hang or fail on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from ai_tokentrace import TokenUsageRecord, TokenUsageService
+from ai_tokentrace._capture import Capture, emit, now
+from ai_tokentrace._record import RawUsage
+
+
+def extract_pair(payload: tuple[int, int]) -> tuple[RawUsage, str, str]:
+    return RawUsage(prompt=payload[0], completion=payload[1]), "model-2026", "resp"
+
+
+def emit_usage(prompt: int = 10, completion: int = 5, model: str = "gpt-test") -> Capture | None:
+    """What an integration does for one finished call."""
+    return emit("openai", "chat.completions", model, (prompt, completion), extract_pair, now())
+
+
+def make_record(n: int = 0, **fields: object) -> TokenUsageRecord:
+    values: dict[str, object] = {
+        "record_id": f"rec-{n}",
+        "timestamp": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "provider": "openai",
+        "operation": "chat.completions",
+        "model": "gpt-test",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "total_tokens": 15,
+    }
+    values.update(fields)
+    return TokenUsageRecord(**values)  # type: ignore[arg-type]
+
+
+class SignalService(TokenUsageService):
+    """Records batches and lets a test wait (on a condition, not a sleep) for a count."""
+
+    def __init__(self) -> None:
+        self.records: list[TokenUsageRecord] = []
+        self.batches: list[int] = []
+        self.closed = False
+        self._cond = threading.Condition()
+
+    async def aexport(self, record: TokenUsageRecord) -> None:
+        await self.aexport_batch([record])
+
+    async def aexport_batch(self, records: Sequence[TokenUsageRecord]) -> None:
+        with self._cond:
+            self.records.extend(records)
+            self.batches.append(len(records))
+            self._cond.notify_all()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.records) >= count, timeout)
+
+
+class HangingService(TokenUsageService):
+    """Never finishes an export until :meth:`release` is called."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.records: list[TokenUsageRecord] = []
+        self._gate: asyncio.Event | None = None
+
+    async def aexport(self, record: TokenUsageRecord) -> None:
+        if self._gate is None:
+            self._gate = asyncio.Event()
+        self.started.set()
+        await self._gate.wait()
+        self.records.append(record)
+
+    def release(self) -> None:
+        from ai_tokentrace import async_utils
+
+        def open_gate() -> None:
+            if self._gate is None:
+                self._gate = asyncio.Event()
+            self._gate.set()
+
+        async_utils.call_soon(open_gate)
+
+
+class FailingService(TokenUsageService):
+    """Raises on every export, or on the first ``failures`` exports when given."""
+
+    def __init__(self, exc: BaseException | None = None, failures: int | None = None) -> None:
+        self.exc = exc or ConnectionError("service down")
+        self.failures = failures
+        self.calls = 0
+        self.records: list[TokenUsageRecord] = []
+
+    async def aexport(self, record: TokenUsageRecord) -> None:
+        await self.aexport_batch([record])
+
+    async def aexport_batch(self, records: Sequence[TokenUsageRecord]) -> None:
+        self.calls += 1
+        if self.failures is None or self.calls <= self.failures:
+            raise self.exc
+        self.records.extend(records)
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, ConnectionError)

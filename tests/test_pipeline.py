@@ -1,0 +1,305 @@
+"""The export pipeline: OpenTelemetry BatchProcessor semantics, never blocking the caller."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import weakref
+from pathlib import Path
+
+import pytest
+
+import ai_tokentrace
+from ai_tokentrace import _pipeline, async_utils
+from ai_tokentrace._config import load_settings
+from ai_tokentrace.services import RetryPolicy
+from ai_tokentrace.testing import InMemoryTokenUsageService
+
+from ._support import FailingService, HangingService, SignalService, emit_usage, make_record
+
+FOREVER = 3600.0
+
+
+def block_loop() -> threading.Event:
+    """Occupy the background loop until the returned event is set (to fill queues deterministically)."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def hold() -> None:
+        entered.set()
+        release.wait(30)
+
+    async_utils.call_soon(hold)
+    assert entered.wait(30)
+    return release
+
+
+def test_batch_is_exported_once_batch_size_is_reached() -> None:
+    """With a flush interval of an hour, a full batch still goes out at once."""
+    svc = SignalService()
+    ai_tokentrace.configure(service=svc, batch_size=5, flush_interval=FOREVER)
+    for _ in range(5):
+        emit_usage()
+    assert svc.wait_for(5)
+    assert svc.batches == [5]
+
+
+def test_partial_batch_is_exported_once_the_interval_passes() -> None:
+    """A lone record does not wait for a full batch: the flush interval sends it."""
+    svc = SignalService()
+    ai_tokentrace.configure(service=svc, batch_size=1000, flush_interval=0.05)
+    emit_usage()
+    assert svc.wait_for(1)
+
+
+def test_flush_delivers_everything_and_returns_true() -> None:
+    """flush() returns True once every record so far reached every service."""
+    a, b = InMemoryTokenUsageService(), InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=[a, b], batch_size=1000, flush_interval=FOREVER)
+    for _ in range(250):
+        emit_usage()
+    assert ai_tokentrace.flush(30)
+    assert len(a.records) == len(b.records) == 250
+    assert ai_tokentrace.stats()["exported"] == 500
+
+
+def test_flush_with_nothing_recorded_is_true() -> None:
+    """An idle pipeline flushes trivially."""
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    assert ai_tokentrace.flush(1)
+
+
+def test_shutdown_flushes_queued_records_and_closes_services() -> None:
+    """shutdown() delivers what is queued, then closes each service once."""
+    svc = SignalService()
+    ai_tokentrace.configure(service=svc, batch_size=1000, flush_interval=FOREVER)
+    for _ in range(7):
+        emit_usage()
+    ai_tokentrace.shutdown(30)
+    assert len(svc.records) == 7
+    assert svc.closed
+
+
+def test_shutdown_is_idempotent() -> None:
+    """A second shutdown does nothing and does not raise."""
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    emit_usage()
+    ai_tokentrace.shutdown(30)
+    ai_tokentrace.shutdown(30)
+
+
+def test_records_after_shutdown_are_dropped_and_counted() -> None:
+    """After shutdown the caller is still never blocked; the record is counted as dropped."""
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    ai_tokentrace.shutdown(30)
+    emit_usage()
+    assert ai_tokentrace.stats()["dropped"] == 1
+
+
+def test_queue_overflow_drops_counts_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    """A full queue never blocks: the record is dropped, counted and warned about once."""
+    svc = InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=svc, max_queue_size=3, batch_size=1000, flush_interval=FOREVER)
+    emit_usage()  # starts the loop
+    assert ai_tokentrace.flush(30)
+    release = block_loop()
+    try:
+        for _ in range(5):
+            emit_usage()
+    finally:
+        release.set()
+    assert ai_tokentrace.stats()["dropped"] == 2
+    assert caplog.text.count("queue full") == 1
+    assert not ai_tokentrace.flush(30)  # records were lost since the last flush
+    assert len(svc.records) == 4
+
+
+def test_failing_service_is_isolated_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    """One service raising does not stop the others; the failure is logged, never raised."""
+    bad, good = FailingService(ValueError("boom")), InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=[bad, good])
+    for _ in range(3):
+        emit_usage()
+    assert not ai_tokentrace.flush(30)
+    assert len(good.records) == 3
+    s = ai_tokentrace.stats()
+    assert s["failed"] == 3
+    assert "boom" in caplog.text
+
+
+def test_hanging_service_does_not_delay_the_others() -> None:
+    """A service that never answers holds up only its own lane."""
+    hang, good = HangingService(), SignalService()
+    ai_tokentrace.configure(service=[hang, good], export_timeout=FOREVER)
+    emit_usage()
+    assert hang.started.wait(30)
+    emit_usage()
+    assert good.wait_for(2)
+    hang.release()
+
+
+def test_hanging_service_is_bounded_by_the_flush_timeout() -> None:
+    """flush() gives up (False) at its timeout rather than waiting on a hung service."""
+    hang = HangingService()
+    ai_tokentrace.configure(service=hang, export_timeout=FOREVER)
+    emit_usage()
+    assert hang.started.wait(30)
+    assert ai_tokentrace.flush(0.2) is False
+    hang.release()
+
+
+def test_export_timeout_turns_a_hang_into_a_failure() -> None:
+    """A batch that does not finish within export_timeout counts as failed."""
+    hang = HangingService()
+    ai_tokentrace.configure(service=hang, export_timeout=0.05)
+    emit_usage()
+    assert not ai_tokentrace.flush(30)
+    assert ai_tokentrace.stats()["failed"] == 1
+
+
+def test_transient_failures_are_retried_until_delivered() -> None:
+    """A retryable error is retried with backoff; the record arrives once."""
+    svc = FailingService(ConnectionError("unavailable"), failures=2)
+    svc.retry = RetryPolicy(max_attempts=5, initial_delay=0.001, max_delay=0.002)
+    ai_tokentrace.configure(service=svc)
+    emit_usage()
+    assert ai_tokentrace.flush(30)
+    assert len(svc.records) == 1
+    assert ai_tokentrace.stats()["retried"] == 2
+
+
+def test_non_retryable_failures_are_not_retried() -> None:
+    """Only what the service calls transient is retried."""
+    svc = FailingService(ValueError("bad request"))
+    svc.retry = RetryPolicy(initial_delay=0.001)
+    ai_tokentrace.configure(service=svc)
+    emit_usage()
+    assert not ai_tokentrace.flush(30)
+    assert svc.calls == 1
+
+
+def test_what_still_fails_is_spilled_to_the_services_spill_file(tmp_path: Path) -> None:
+    """With a spill path, a record that cannot be delivered is appended there, not lost."""
+    svc = FailingService(ConnectionError("down"))
+    svc.retry = RetryPolicy(max_attempts=2, initial_delay=0.001)
+    svc.spill_path = tmp_path / "spill" / "svc.jsonl"
+    ai_tokentrace.configure(service=svc)
+    for _ in range(3):
+        emit_usage()
+    ai_tokentrace.flush(30)
+    lines = svc.spill_path.read_text().splitlines()
+    assert len(lines) == 3
+    assert ai_tokentrace.stats()["spilled"] == 3
+    assert oct(svc.spill_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_lane_overflow_spills_when_the_service_has_a_spill_path(tmp_path: Path) -> None:
+    """A service that cannot keep up spills its overflow instead of dropping it."""
+    hang = HangingService()
+    hang.spill_path = tmp_path / "overflow.jsonl"
+    ai_tokentrace.configure(service=hang, max_queue_size=2, batch_size=1, export_timeout=FOREVER)
+    hang.export(make_record(0))
+    assert hang.started.wait(30)  # record 0 is in flight, the lane's queue is empty
+    for n in range(1, 6):
+        hang.export(make_record(n))  # 1 and 2 fit; 3, 4, 5 overflow
+    hang.release()
+    ai_tokentrace.flush(30)
+    assert [r.record_id for r in hang.records] == ["rec-0", "rec-1", "rec-2"]
+    assert ai_tokentrace.stats()["spilled"] == 3
+    assert len(hang.spill_path.read_text().splitlines()) == 3
+
+
+def test_service_export_is_fire_and_forget_and_flushed() -> None:
+    """TokenUsageService.export() queues onto the background loop; flush() covers it."""
+    svc = InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    svc.export(make_record(1))
+    svc.export(make_record(2))
+    assert ai_tokentrace.flush(30)
+    assert [r.record_id for r in svc.records] == ["rec-1", "rec-2"]
+
+
+def test_configure_closes_replaced_services_but_not_reused_ones() -> None:
+    """Re-configuring delivers what the old pipeline held and closes only services it drops."""
+    kept, dropped = SignalService(), SignalService()
+    ai_tokentrace.configure(service=[kept, dropped], flush_interval=FOREVER, batch_size=1000)
+    emit_usage()
+    ai_tokentrace.configure(service=[kept])
+    assert len(dropped.records) == 1
+    assert dropped.closed
+    assert not kept.closed
+
+
+async def test_recording_inside_a_running_event_loop_starts_no_thread_per_call() -> None:
+    """A sync SDK call inside an async handler hands off without a thread or loop per call."""
+    svc = InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=svc)
+    emit_usage()
+    before = threading.active_count()
+    for _ in range(100):
+        emit_usage()
+    assert threading.active_count() == before
+    assert ai_tokentrace.flush(30)
+    assert len(svc.records) == 101
+
+
+def test_unreferenced_pipeline_is_garbage_collected() -> None:
+    """The background loop holds no strong reference to a pipeline nobody uses."""
+    p = _pipeline.Pipeline([InMemoryTokenUsageService()], load_settings())
+    from ai_tokentrace._capture import Capture
+
+    from ._support import extract_pair
+
+    p.submit(Capture("openai", "chat.completions", "m", (1, 1), extract_pair, 0.0, 0.0, 0.0, None))
+    assert p.flush(30)
+    ref = weakref.ref(p)
+    del p
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_forked_child_keeps_recording(tmp_path: Path) -> None:
+    """After fork the child gets a fresh worker and its records are delivered."""
+    out = tmp_path / "child.jsonl"
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    emit_usage()
+    assert ai_tokentrace.flush(30)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            ai_tokentrace.configure(service=ai_tokentrace.JsonlFileTokenUsageService(out))
+            for _ in range(3):
+                emit_usage()
+            code = 0 if ai_tokentrace.flush(30) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_stats_has_every_counter() -> None:
+    """stats() names recorded, exported, dropped, failed, spilled, retried and queued."""
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    emit_usage()
+    ai_tokentrace.flush(30)
+    s = ai_tokentrace.stats()
+    assert {"recorded", "exported", "dropped", "failed", "spilled", "retried", "queued"} <= set(s)
+    assert s["recorded"] == 1 and s["exported"] == 1 and s["queued"] == 0
+
+
+def test_invalid_setting_values_are_logged_and_replaced(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in the environment never takes the application down."""
+    caplog.set_level(logging.WARNING, logger="ai_tokentrace")
+    monkeypatch.setenv("AI_TOKENTRACE_BATCH_SIZE", "lots")
+    monkeypatch.setenv("AI_TOKENTRACE_FLUSH_INTERVAL", "0.25")
+    settings = load_settings()
+    assert settings.batch_size == 100
+    assert settings.flush_interval == 0.25
+    assert "AI_TOKENTRACE_BATCH_SIZE" in caplog.text
