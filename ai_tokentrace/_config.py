@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ._internal import logger
 
@@ -19,8 +18,7 @@ ENV_PREFIX = "AI_TOKENTRACE_"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
     max_queue_size: int = 10_000
     batch_size: int = 100
     flush_interval: float = 1.0  # seconds between exports when batches do not fill up
@@ -77,19 +75,19 @@ def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, 
     """Defaults, then the environment, then explicit keyword overrides (each validated)."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    for f in fields(Settings):
-        parse = _PARSERS[f.name]
-        key = ENV_PREFIX + f.name.upper()
+    for name, default in Settings._field_defaults.items():
+        parse = _PARSERS[name]
+        key = ENV_PREFIX + name.upper()
         raw = env.get(key)
         if raw is not None and raw.strip() != "":
             try:
-                values[f.name] = parse(raw)
+                values[name] = parse(raw)
             except ValueError as exc:
-                logger.warning("ignoring invalid %s=%r (%s); using %r", key, raw, exc, f.default)
-        if overrides and overrides.get(f.name) is not None:
-            value = overrides[f.name]
+                logger.warning("ignoring invalid %s=%r (%s); using %r", key, raw, exc, default)
+        if overrides and overrides.get(name) is not None:
+            value = overrides[name]
             try:
-                values[f.name] = parse(str(value)) if not isinstance(value, bool) else value
+                values[name] = parse(str(value)) if not isinstance(value, bool) else value
             except ValueError as exc:
-                logger.warning("ignoring invalid %s=%r (%s); using %r", f.name, value, exc, f.default)
+                logger.warning("ignoring invalid %s=%r (%s); using %r", name, value, exc, default)
     return Settings(**values)

@@ -560,7 +560,7 @@ def configure(
         for s in services:
             if not isinstance(s, TokenUsageService):
                 raise TypeError(f"not a TokenUsageService: {s!r}")
-    unknown = set(settings) - set(Settings.__dataclass_fields__)
+    unknown = set(settings) - set(Settings._fields)
     if unknown:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     new = Pipeline(services, load_settings(settings))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -46,9 +44,8 @@ Status = Literal["ok", "error", "partial"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class TokenUsage:
-    """Token totals; records and scopes add up into one of these."""
+class TokenUsage(NamedTuple):
+    """Token totals; records and scopes add up into one of these (``a + b``, ``sum(...)``)."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -56,7 +53,7 @@ class TokenUsage:
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
 
-    def __add__(self, other: object) -> TokenUsage:
+    def __add__(self, other: object) -> TokenUsage:  # type: ignore[override]
         if not isinstance(other, TokenUsage):
             return NotImplemented
         return TokenUsage(
@@ -68,22 +65,15 @@ class TokenUsage:
         )
 
     def __radd__(self, other: object) -> TokenUsage:
-        # Lets sum(records_usage) start from 0.
+        # Lets sum(usages) start from 0.
         if other == 0:
             return self
         return self.__add__(other)
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-            "cached_input_tokens": self.cached_input_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-        }
+        return self._asdict()
 
 
-@dataclass(slots=True)
 class RawUsage:
     """Provider numbers as reported, named by meaning, before normalisation.
 
@@ -91,18 +81,50 @@ class RawUsage:
     :func:`normalize` is the only place that turns it into canonical buckets.
     """
 
-    prompt: object = None  # input as the provider counts it (cached tokens included)
-    completion: object = None  # output as the provider counts it
-    total: object = None  # the provider's own total, if any
-    cached: object = None  # subset of prompt read from a cache
-    reasoning: object = None  # reasoning / thinking tokens
-    reasoning_in_completion: bool = True  # OpenAI: yes; Gemini: thoughts are reported apart
-    tool_prompt: object = None  # Gemini tool-use prompt tokens, reported apart from prompt
-    details: Mapping[str, Any] = field(default_factory=dict)  # per-modality, cache writes, audio seconds, ...
+    __slots__ = (
+        "cached",
+        "completion",
+        "details",
+        "prompt",
+        "reasoning",
+        "reasoning_in_completion",
+        "tool_prompt",
+        "total",
+    )
+
+    def __init__(
+        self,
+        prompt: object = None,  # input as the provider counts it (cached tokens included)
+        completion: object = None,  # output as the provider counts it
+        total: object = None,  # the provider's own total, if any
+        cached: object = None,  # subset of prompt read from a cache
+        reasoning: object = None,  # reasoning / thinking tokens
+        reasoning_in_completion: bool = True,  # OpenAI: yes; Gemini: thoughts reported apart
+        tool_prompt: object = None,  # Gemini tool-use prompt tokens, reported apart from prompt
+        details: Mapping[str, Any] | None = None,  # per-modality, cache writes, audio seconds
+    ) -> None:
+        self.prompt = prompt
+        self.completion = completion
+        self.total = total
+        self.cached = cached
+        self.reasoning = reasoning
+        self.reasoning_in_completion = reasoning_in_completion
+        self.tool_prompt = tool_prompt
+        self.details: Mapping[str, Any] = details if details is not None else {}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in sorted(self.__slots__))
+        return f"RawUsage({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawUsage):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
+class Counts(NamedTuple):
     input_tokens: int
     output_tokens: int
     total_tokens: int

@@ -22,9 +22,8 @@ from collections.abc import (
     Mapping,
 )
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
 from ._internal import internal_error, logger
 from ._record import TokenUsage, TokenUsageRecord
@@ -46,15 +45,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Labels:
+class Labels(NamedTuple):
     """What a record inherits from its scope; computed once when the scope is entered."""
 
     name: str | None = None
     user_id: str | None = None
     session_id: str | None = None
     tags: tuple[str, ...] = ()
-    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    metadata: Mapping[str, Any] = MappingProxyType({})
 
     def child(
         self,

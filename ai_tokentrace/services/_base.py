@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import abc
 import os
-import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._record import TokenUsageRecord
+
+if TYPE_CHECKING:
+    import random
 
 __all__ = ["RetryPolicy", "TokenUsageService"]
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Exponential backoff with full jitter, bounded in attempts and in total delay."""
 
     max_attempts: int = 5
@@ -25,6 +26,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Delay before retry number ``attempt`` (1-based): uniform in [0, capped backoff]."""
+        import random
+
         cap = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
         return (rng or random).uniform(0.0, cap)
 

@@ -1,0 +1,176 @@
+"""Pipeline benchmark (issue 2): throughput into JSONL, caller cost, memory, import time.
+
+Run: ``make bench`` or ``.venv/bin/python bench/pipeline.py [--records N]``. Figures are printed,
+never asserted; each comes with a reference measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ai_tokentrace
+from ai_tokentrace import TokenUsageRecord, TokenUsageService
+from ai_tokentrace._capture import emit, now
+from ai_tokentrace._record import RawUsage
+
+
+def extract(payload: int) -> tuple[RawUsage, str, str]:
+    return RawUsage(prompt=payload, completion=42, total=payload + 42, cached=3), "gpt-4o-2024", "r"
+
+
+class NullService(TokenUsageService):
+    async def aexport(self, record: TokenUsageRecord) -> None:
+        pass
+
+    async def aexport_batch(self, records: Sequence[TokenUsageRecord]) -> None:
+        pass
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(n: int, threads: int, path: Path) -> float:
+    """Records/s from emit() on producer threads to lines in the JSONL file, flush included."""
+    if path.exists():
+        path.unlink()
+    ai_tokentrace.configure(
+        service=ai_tokentrace.JsonlFileTokenUsageService(path),
+        max_queue_size=n + 1,
+        batch_size=1000,
+    )
+    per = n // threads
+
+    def produce() -> None:
+        for i in range(per):
+            emit("openai", "chat.completions", "gpt-4o", i, extract, 0.0)
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=produce) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert ai_tokentrace.flush(300)
+    elapsed = time.perf_counter() - start
+    with path.open() as f:
+        lines = sum(1 for _ in f)
+    assert lines == per * threads, (lines, per * threads)
+    return lines / elapsed
+
+
+def per_call_us(fn: Callable[[], object], n: int, repeat: int = 7) -> float:
+    """Median over ``repeat`` runs of the mean cost of one call, in microseconds."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(samples)
+
+
+def caller_costs(n: int) -> dict[str, float]:
+    """What the caller's thread pays: export() of a built record, emit() of a call."""
+    svc = NullService()
+    ai_tokentrace.configure(service=svc, max_queue_size=10_000_000, batch_size=1000)
+    rec = TokenUsageRecord("id", __import__("datetime").datetime.now(), "openai", "chat.completions", "m")
+    null_logger = logging.getLogger("bench.null")
+    null_logger.addHandler(logging.NullHandler())
+    null_logger.propagate = False
+    null_logger.setLevel(logging.INFO)
+    out = {
+        "export()": per_call_us(lambda: svc.export(rec), n),
+        "emit() (what an integration calls)": per_call_us(
+            lambda: emit("openai", "chat.completions", "gpt-4o", 1, extract, 0.0), n
+        ),
+        "reference: logger.info() to a NullHandler": per_call_us(
+            lambda: null_logger.info("x %s", 1), n
+        ),
+    }
+    ai_tokentrace.flush(300)
+    return out
+
+
+def memory_growth(n: int) -> tuple[float, float]:
+    ai_tokentrace.configure(service=NullService(), max_queue_size=100_000, batch_size=1000)
+    for i in range(10_000):  # warm up: loop, worker, caches
+        emit("openai", "chat.completions", "gpt-4o", i, extract, 0.0)
+    ai_tokentrace.flush(300)
+    gc.collect()
+    before = rss_mb()
+    chunk = 50_000
+    for start in range(0, n, chunk):
+        for i in range(chunk):
+            emit("openai", "chat.completions", "gpt-4o", start + i, extract, 0.0)
+        ai_tokentrace.flush(300)  # the producer outpacing a null sink is not what we measure
+    gc.collect()
+    return before, rss_mb()
+
+
+def import_times(runs: int = 15) -> dict[str, float]:
+    """Median wall time of `python -c "import X"` minus a bare interpreter start."""
+
+    def t(code: str) -> float:
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            samples.append((time.perf_counter() - start) * 1000)
+        return statistics.median(samples)
+
+    bare = t("pass")
+    return {
+        "import ai_tokentrace": t("import ai_tokentrace") - bare,
+        "reference: import logging, json, dataclasses": t("import logging, json, dataclasses") - bare,
+        "reference: import asyncio": t("import asyncio") - bare,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=200_000, help="records per throughput run")
+    parser.add_argument("--memory-records", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    print(f"ai-tokentrace pipeline benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpu)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.jsonl"
+        for threads in (1, 4):
+            rate = throughput(args.records, threads, path)
+            bar = "meets" if rate >= 100_000 else "below"
+            print(f"  JSONL end to end, {threads} producer thread(s): {rate:>10,.0f} records/s  ({bar} the 100,000/s bar)")
+    costs = caller_costs(100_000)
+    ref = costs["reference: logger.info() to a NullHandler"]
+    for name, us in costs.items():
+        print(f"  caller cost of {name}: {us:6.2f} us  ({us / ref:4.2f}x a logger.info to a NullHandler)")
+    before, after = memory_growth(args.memory_records)
+    print(
+        f"  RSS after {args.memory_records:,} records: {before:.1f} MB -> {after:.1f} MB "
+        f"(growth {after - before:+.1f} MB; bar 20 MB)"
+    )
+    imports = import_times()
+    ref = imports["reference: import logging, json, dataclasses"]
+    for name, ms in imports.items():
+        print(f"  {name}: {ms:6.1f} ms  ({ms / ref:4.2f}x the logging/json/dataclasses import)")
+    ai_tokentrace.shutdown(60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
