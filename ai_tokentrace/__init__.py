@@ -7,7 +7,7 @@ pipeline (and asyncio with it) loads on the first record.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ._budget import Budget, BudgetExceededError, install_budget
 from ._record import TokenUsage, TokenUsageRecord
@@ -42,7 +42,7 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-ServiceArg = Union[TokenUsageService, Sequence[TokenUsageService], None]
+ServiceArg = TokenUsageService | Sequence[TokenUsageService] | None
 
 
 def __getattr__(name: str) -> Any:

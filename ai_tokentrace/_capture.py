@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._internal import internal_error, suppressed
-from ._record import Counts, RawUsage, TokenUsageRecord, make_record, normalize, with_price
 from ._pricing import price_record
+from ._record import Counts, RawUsage, TokenUsageRecord, make_record, normalize, with_price
 from ._scope import Labels, Scope, current_scope, default_labels
 
 _NO_LABELS = Labels()
@@ -96,11 +96,11 @@ class Capture:
         "payload",
         "prefix",
         "provider",
-        "seq",
         "request_id",
         "response_id",
         "response_model",
         "scope",
+        "seq",
         "started",
         "status",
         "streamed",

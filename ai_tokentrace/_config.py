@@ -71,7 +71,9 @@ def env_flag(name: str, default: bool = False) -> bool:
         return default
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
     """Defaults, then the environment, then explicit keyword overrides (each validated)."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}

@@ -91,9 +91,13 @@ def _apply(name: str) -> None:
             parent, attribute, original = wrapt.resolve_path(t.module, t.attribute)
         except (ImportError, AttributeError) as exc:
             if t.required:
-                logger.warning("ai-tokentrace: %s: cannot patch %s.%s (%s)", name, t.module, t.attribute, exc)
+                logger.warning(
+                    "ai-tokentrace: %s: cannot patch %s.%s (%s)", name, t.module, t.attribute, exc
+                )
             else:
-                logger.debug("ai-tokentrace: %s: no %s.%s here; skipped", name, t.module, t.attribute)
+                logger.debug(
+                    "ai-tokentrace: %s: no %s.%s here; skipped", name, t.module, t.attribute
+                )
             continue
         wrapper = wrapt.FunctionWrapper(original, t.wrapper)
         wrapt.apply_patch(parent, attribute, wrapper)

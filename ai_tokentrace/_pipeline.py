@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
+import contextlib
 import itertools
 import os
 import threading
@@ -81,10 +83,8 @@ class _RateLimited:
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(event.wait(), timeout)
-    except asyncio.TimeoutError:
-        pass
 
 
 class _Lane:
@@ -201,7 +201,9 @@ class _Lane:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                transient = isinstance(exc, asyncio.TimeoutError) or _is_retryable(self.service, exc)
+                transient = isinstance(exc, asyncio.TimeoutError) or _is_retryable(
+                    self.service, exc
+                )
                 if policy is not None and transient and attempt < policy.max_attempts:
                     delay = policy.delay(attempt)
                     if slept + delay <= policy.max_total_delay:
@@ -223,9 +225,7 @@ class _Lane:
 
     async def _fail(self, batch: list[TokenUsageRecord], exc: BaseException) -> None:
         self.failed += len(batch)
-        where = (
-            f"; spilling to {self.service.spill_path}" if self.service.spill_path else "; lost"
-        )
+        where = f"; spilling to {self.service.spill_path}" if self.service.spill_path else "; lost"
         what = "timed out" if isinstance(exc, asyncio.TimeoutError) else f"failed: {exc!r}"
         self._warn_failure.warn(
             "%s export of %d record(s) %s%s", self.service.name, len(batch), what, where
@@ -250,7 +250,8 @@ class _Lane:
         if self.task is None and target > 0:
             self.start()
         while self.handled < target:
-            assert self.progress is not None and self.wake is not None
+            assert self.progress is not None
+            assert self.wake is not None
             self.progress.clear()
             self.wake.set()
             await self.progress.wait()
@@ -300,7 +301,9 @@ async def _lane_worker(ref: weakref.ref[_Lane], wake: asyncio.Event, interval: f
         del lane
 
 
-async def _pipeline_worker(ref: weakref.ref[Pipeline], wake: asyncio.Event, interval: float) -> None:
+async def _pipeline_worker(
+    ref: weakref.ref[Pipeline], wake: asyncio.Event, interval: float
+) -> None:
     while True:
         await _wait(wake, interval)
         wake.clear()
@@ -367,13 +370,13 @@ class Pipeline:
         for lane in self._lanes:
             if lane.service is service:
                 return lane
-        lane = self._direct.get(id(service))
-        if lane is None:
+        direct = self._direct.get(id(service))
+        if direct is None:
             with self._lock:
-                lane = self._direct.get(id(service))
-                if lane is None:
-                    lane = self._direct[id(service)] = _Lane(service, self.settings)
-        return lane
+                direct = self._direct.get(id(service))
+                if direct is None:
+                    direct = self._direct[id(service)] = _Lane(service, self.settings)
+        return direct
 
     # -- loop thread --------------------------------------------------------------------------
     def _start(self) -> None:
@@ -409,10 +412,9 @@ class Pipeline:
                     records.append(capture.record())
                 except Exception:
                     self._dropped.inc()
-                    try:
+                    # strict mode re-raises; on the loop there is no caller to raise to
+                    with contextlib.suppress(Exception):
                         internal_error("building a record")
-                    except Exception:
-                        pass  # strict mode re-raises; on the loop there is no caller to raise to
             for lane in self._lanes:
                 lane.put(records)
             await asyncio.sleep(0)
@@ -432,7 +434,9 @@ class Pipeline:
         return ok
 
     def _lost(self) -> int:
-        return self._dropped.value + sum(lane.failed + lane.dropped.value for lane in self._all_lanes())
+        return self._dropped.value + sum(
+            lane.failed + lane.dropped.value for lane in self._all_lanes()
+        )
 
     # -- control (any thread but the loop's) --------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:
@@ -636,6 +640,8 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    global _state_lock
+    _state_lock = threading.Lock()
     for p in list(_live):
         p._reset_after_fork()
 

@@ -53,7 +53,7 @@ class TokenUsage(NamedTuple):
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
 
-    def __add__(self, other: object) -> TokenUsage:  # type: ignore[override]
+    def __add__(self, other: object) -> TokenUsage:
         if not isinstance(other, TokenUsage):
             return NotImplemented
         return TokenUsage(
@@ -289,9 +289,7 @@ class TokenUsageRecord(NamedTuple):
         ts = kwargs.get("timestamp")
         if isinstance(ts, str):
             parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-            kwargs["timestamp"] = (
-                parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-            )
+            kwargs["timestamp"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
         if "tags" in kwargs:
             kwargs["tags"] = tuple(kwargs["tags"] or ())
         if kwargs.get("metadata") is None:
@@ -369,11 +367,13 @@ _tuple_new = tuple.__new__
 
 def make_record(values: tuple[Any, ...]) -> TokenUsageRecord:
     """Build a record from every field value in declaration order (the pipeline's fast path)."""
-    return _tuple_new(TokenUsageRecord, values)  # type: ignore[type-var]
+    return _tuple_new(TokenUsageRecord, values)
 
 
-def with_price(record: TokenUsageRecord, cost_usd: float | None, source: str | None) -> TokenUsageRecord:
+def with_price(
+    record: TokenUsageRecord, cost_usd: float | None, source: str | None
+) -> TokenUsageRecord:
     values = list(record)
     values[_COST_INDEX] = cost_usd
     values[_SOURCE_INDEX] = source
-    return _tuple_new(TokenUsageRecord, values)  # type: ignore[type-var]
+    return _tuple_new(TokenUsageRecord, values)

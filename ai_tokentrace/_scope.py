@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
@@ -205,7 +204,7 @@ def _count_returned(result: object) -> None:
         internal_error("trace_tokens.return_value")
 
 
-class trace_tokens:  # noqa: N801 - public name fixed by the API contract
+class trace_tokens:
     """Attribute, label and total the token usage of a block or a function.
 
     ``@trace_tokens``, ``@trace_tokens("name", user_id=..., ...)``, ``with trace_tokens(...)``
@@ -390,7 +389,7 @@ def _wrap_async_gen(
     return wrapper
 
 
-async def _scoped_agen(agen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncIterator[Any]:
+async def _scoped_agen(agen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGenerator[Any, Any]:
     send: Any = None
     exc: BaseException | None = None
     while True:

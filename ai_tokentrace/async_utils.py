@@ -36,24 +36,24 @@ class _IOExecutor(concurrent.futures.ThreadPoolExecutor):
 
     def __init__(self, workers: int = 2) -> None:
         super().__init__(max_workers=workers, thread_name_prefix="ai-tokentrace-io")
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads = [
+        self._io_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._io_threads = [
             threading.Thread(target=self._work, name=f"ai-tokentrace-io-{i}", daemon=True)
             for i in range(workers)
         ]
-        for t in self._threads:
+        for t in self._io_threads:
             t.start()
 
-    def submit(  # type: ignore[override]
+    def submit(
         self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
     ) -> concurrent.futures.Future[T]:
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((fut, fn, args, kwargs))
+        self._io_queue.put((fut, fn, args, kwargs))
         return fut
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self._io_queue.get()
             if item is None:
                 return
             fut, fn, args, kwargs = item
@@ -65,8 +65,8 @@ class _IOExecutor(concurrent.futures.ThreadPoolExecutor):
                 fut.set_exception(exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
+        for _ in self._io_threads:
+            self._io_queue.put(None)
 
 
 class BackgroundLoop:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import ai_tokentrace
 from ai_tokentrace import TokenUsageRecord, TokenUsageService
-from ai_tokentrace._capture import emit, now
+from ai_tokentrace._capture import emit
 from ai_tokentrace._record import RawUsage
 
 
@@ -90,7 +90,9 @@ def caller_costs(n: int) -> dict[str, float]:
     """What the caller's thread pays: export() of a built record, emit() of a call."""
     svc = NullService()
     ai_tokentrace.configure(service=svc, max_queue_size=10_000_000, batch_size=1000)
-    rec = TokenUsageRecord("id", __import__("datetime").datetime.now(), "openai", "chat.completions", "m")
+    rec = TokenUsageRecord(
+        "id", __import__("datetime").datetime.now(), "openai", "chat.completions", "m"
+    )
     null_logger = logging.getLogger("bench.null")
     null_logger.addHandler(logging.NullHandler())
     null_logger.propagate = False
@@ -138,7 +140,8 @@ def import_times(runs: int = 15) -> dict[str, float]:
     bare = t("pass")
     return {
         "import ai_tokentrace": t("import ai_tokentrace") - bare,
-        "reference: import logging, json, dataclasses": t("import logging, json, dataclasses") - bare,
+        "reference: import logging, json, dataclasses": t("import logging, json, dataclasses")
+        - bare,
         "reference: import asyncio": t("import asyncio") - bare,
     }
 
@@ -148,17 +151,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=200_000, help="records per throughput run")
     parser.add_argument("--memory-records", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    print(f"ai-tokentrace pipeline benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpu)")
+    print(
+        f"ai-tokentrace pipeline benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpu)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.jsonl"
         for threads in (1, 4):
             rate = throughput(args.records, threads, path)
             bar = "meets" if rate >= 100_000 else "below"
-            print(f"  JSONL end to end, {threads} producer thread(s): {rate:>10,.0f} records/s  ({bar} the 100,000/s bar)")
+            print(
+                f"  JSONL end to end, {threads} producer thread(s): {rate:>10,.0f} records/s  ({bar} the 100,000/s bar)"
+            )
     costs = caller_costs(100_000)
     ref = costs["reference: logger.info() to a NullHandler"]
     for name, us in costs.items():
-        print(f"  caller cost of {name}: {us:6.2f} us  ({us / ref:4.2f}x a logger.info to a NullHandler)")
+        print(
+            f"  caller cost of {name}: {us:6.2f} us  ({us / ref:4.2f}x a logger.info to a NullHandler)"
+        )
     before, after = memory_growth(args.memory_records)
     print(
         f"  RSS after {args.memory_records:,} records: {before:.1f} MB -> {after:.1f} MB "

@@ -289,7 +289,9 @@ def test_stats_has_every_counter() -> None:
     ai_tokentrace.flush(30)
     s = ai_tokentrace.stats()
     assert {"recorded", "exported", "dropped", "failed", "spilled", "retried", "queued"} <= set(s)
-    assert s["recorded"] == 1 and s["exported"] == 1 and s["queued"] == 0
+    assert s["recorded"] == 1
+    assert s["exported"] == 1
+    assert s["queued"] == 0
 
 
 def test_invalid_setting_values_are_logged_and_replaced(

@@ -56,7 +56,7 @@ def test_records_reach_the_jsonl_file_at_exit_without_flush(tmp_path: Path) -> N
 def test_a_hanging_service_cannot_hold_up_exit_beyond_the_shutdown_timeout() -> None:
     """Exit waits for a hung service only up to shutdown_timeout, then the process ends."""
     child = run_child(
-        f"""
+        """
         import asyncio, ai_tokentrace
         class Hang(ai_tokentrace.TokenUsageService):
             async def aexport(self, record):

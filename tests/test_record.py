@@ -49,7 +49,9 @@ def test_disagreeing_provider_total_is_kept_apart() -> None:
 
 
 @pytest.mark.parametrize("odd", [None, -3, 2.5, "12", True, float("nan"), object()])
-def test_odd_counts_become_zero_with_a_debug_log(odd: object, caplog: pytest.LogCaptureFixture) -> None:
+def test_odd_counts_become_zero_with_a_debug_log(
+    odd: object, caplog: pytest.LogCaptureFixture
+) -> None:
     """Missing, None, negative or non-integer counts become 0, never an exception."""
     caplog.set_level(logging.DEBUG, logger="ai_tokentrace")
     c = normalize(RawUsage(prompt=odd, completion=4))
@@ -81,11 +83,29 @@ def test_record_is_immutable() -> None:
 def test_to_dict_has_every_api_field_json_ready() -> None:
     """to_dict() carries the API's field names and an ISO 8601 UTC timestamp."""
     d = make_record(tags=("a",), metadata={"k": "v"}).to_dict()
-    for name in (
-        "record_id timestamp provider operation model response_model response_id input_tokens "
-        "output_tokens total_tokens cached_input_tokens reasoning_tokens streamed status "
-        "latency_ms cost_usd trace_name user_id session_id tags metadata"
-    ).split():
+    for name in [
+        "record_id",
+        "timestamp",
+        "provider",
+        "operation",
+        "model",
+        "response_model",
+        "response_id",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "streamed",
+        "status",
+        "latency_ms",
+        "cost_usd",
+        "trace_name",
+        "user_id",
+        "session_id",
+        "tags",
+        "metadata",
+    ]:
         assert name in d
     assert d["timestamp"] == "2026-01-01T00:00:00+00:00"
     assert d["tags"] == ["a"]

@@ -113,7 +113,7 @@ def test_generator_return_value_is_kept() -> None:
     @trace_tokens("gen")
     def inner() -> Iterator[int]:
         yield 1
-        return 42  # noqa: B901
+        return 42
 
     def outer() -> Iterator[int]:
         result = yield from inner()
@@ -166,7 +166,9 @@ def test_scope_usage_is_readable_while_the_scope_is_open(memory) -> None:  # typ
 
 def test_nested_scopes_override_inherit_union_and_merge(records) -> None:  # type: ignore[no-untyped-def]
     """Inner name wins, labels are inherited or overridden, tags unioned, metadata merged."""
-    with trace_tokens("outer", user_id="u1", session_id="s1", tags=["a"], metadata={"x": 1, "y": 1}):
+    with trace_tokens(  # noqa: SIM117 - nesting is the point
+        "outer", user_id="u1", session_id="s1", tags=["a"], metadata={"x": 1, "y": 1}
+    ):
         with trace_tokens("inner", user_id="u2", tags=["b", "a"], metadata={"y": 2}):
             emit_usage()
     rec = records()[0]
@@ -281,8 +283,10 @@ def test_default_labels_apply_outside_and_inside_scopes(records) -> None:  # typ
     finally:
         ai_tokentrace.set_default_labels()
     first, second = records()
-    assert first.tags == ("svc",) and dict(first.metadata) == {"service": "api"}
-    assert second.tags == ("svc", "t") and second.trace_name == "x"
+    assert first.tags == ("svc",)
+    assert dict(first.metadata) == {"service": "api"}
+    assert second.tags == ("svc", "t")
+    assert second.trace_name == "x"
 
 
 def test_default_labels_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,7 +50,7 @@ def capture_returned(obj: object) -> bool:
     module = type(obj).__module__
     for prefix, name in _RESPONSE_MODULES:
         if module.startswith(prefix):
-            from .._instrument import is_instrumented  # noqa: PLC0415
+            from .._instrument import is_instrumented
 
             if is_instrumented(name):
                 return False  # already counted where the call happened

@@ -32,9 +32,7 @@ class JsonlFileTokenUsageService(TokenUsageService):
 
     async def _handle(self) -> Any:
         if self._file is None:
-            self._file = await aiofiles.open(
-                self.path, "ab", buffering=0, opener=_private_opener
-            )
+            self._file = await aiofiles.open(self.path, "ab", buffering=0, opener=_private_opener)
         return self._file
 
     async def aexport(self, record: TokenUsageRecord) -> None:
