@@ -14,7 +14,6 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import contextlib
 import itertools
 import os
 import threading
