@@ -312,9 +312,9 @@ class trace_tokens:
                 token = _current.set(make())
                 try:
                     result = await func(*args, **kwargs)
+                    _count_returned(result)  # inside the scope, so the record gets its labels
                 finally:
                     _current.reset(token)
-                _count_returned(result)
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -324,9 +324,9 @@ class trace_tokens:
             token = _current.set(make())
             try:
                 result = func(*args, **kwargs)
+                _count_returned(result)  # inside the scope, so the record gets its labels
             finally:
                 _current.reset(token)
-            _count_returned(result)
             return result
 
         return wrapper  # type: ignore[return-value]

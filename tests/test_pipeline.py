@@ -40,10 +40,12 @@ def test_batch_is_exported_once_batch_size_is_reached() -> None:
     """With a flush interval of an hour, a full batch still goes out at once."""
     svc = SignalService()
     ai_tokentrace.configure(service=svc, batch_size=5, flush_interval=FOREVER)
+    emit_usage()  # starts the worker, which exports what it finds at once
+    assert ai_tokentrace.flush(30)
     for _ in range(5):
         emit_usage()
-    assert svc.wait_for(5)
-    assert svc.batches == [5]
+    assert svc.wait_for(6)
+    assert svc.batches == [1, 5]
 
 
 def test_partial_batch_is_exported_once_the_interval_passes() -> None:

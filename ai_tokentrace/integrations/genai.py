@@ -1,0 +1,516 @@
+"""google-genai (Gemini API and Vertex AI): one record per HTTP round trip.
+
+The public ``generate_content`` may send several requests (automatic function calling, automatic
+continuation) and reports only part of their usage, so the hooks sit on the SDK's private
+per-request methods (``Models._generate_content``, ``_generate_content_stream``,
+``_embed_content`` and their ``AsyncModels`` twins), which see each request exactly once. Chats,
+AFC and continuation all flow through them. On SDK versions without a private method the public
+one is patched instead (never both, so nothing is counted twice).
+
+Streams report usage as a running total on every chunk: the stream wrapper keeps a reference to
+the latest chunk that carried usage and emits once, when the stream ends, fails, is closed or is
+garbage-collected (``partial`` unless it ran to the end). The public stream methods send their
+request lazily (on the first chunk asked for), so they get a thin extra wrapper that carries the
+caller's ``trace_tokens`` scope to the per-request hook; it counts nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from .._capture import Extraction, before_call, emit, now
+from .._internal import _suppressed, internal_error
+from .._record import RawUsage
+from .._scope import current_scope
+from ._base import PatchTarget, Wrapper
+
+__all__ = [
+    "INTEGRATION",
+    "GenaiIntegration",
+    "extract_embed_content",
+    "extract_generate_content",
+]
+
+GEMINI = "gcp.gemini"
+VERTEX = "gcp.vertex_ai"
+GENERATE = "generate_content"
+EMBED = "embed_content"
+
+_MODELS = "google.genai.models"
+
+# SDK usage fields holding per-modality lists -> the key kept in the record's details.
+_MODALITY_FIELDS = (
+    "prompt_tokens_details",
+    "candidates_tokens_details",
+    "cache_tokens_details",
+    "tool_use_prompt_tokens_details",
+    "response_tokens_details",
+)
+_USAGE_NAMES = (
+    *_MODALITY_FIELDS,
+    "prompt_token_count",
+    "candidates_token_count",
+    "response_token_count",
+    "total_token_count",
+    "cached_content_token_count",
+    "thoughts_token_count",
+    "tool_use_prompt_token_count",
+    "traffic_type",
+    "service_tier",
+    "modality",
+    "token_count",
+)
+
+
+# -- pure extractors (run later, on the background loop) ------------------------------------
+
+
+def _fields(obj: object) -> dict[str, Any]:
+    """An SDK (pydantic) object's field values; missing names then cost a dict miss, not an
+    AttributeError raised through pydantic's ``__getattr__``."""
+    values = getattr(obj, "__dict__", None)
+    if isinstance(values, dict):
+        return values
+    return {name: getattr(obj, name, None) for name in _USAGE_NAMES}
+
+
+def _modality_counts(items: object) -> dict[str, object] | None:
+    if not isinstance(items, (list, tuple)) or not items:
+        return None
+    out: dict[str, object] = {}
+    for item in items:
+        fields = _fields(item)
+        modality = fields.get("modality")
+        if isinstance(modality, str):  # MediaModality is a str enum: its raw value, cheaply
+            key = str.__str__(modality)
+        elif modality is None:
+            key = "UNSPECIFIED"
+        else:
+            key = str(getattr(modality, "value", modality))
+        count = fields.get("token_count")
+        previous = out.get(key)
+        if isinstance(count, (int, float)) and isinstance(previous, (int, float)):
+            out[key] = previous + count
+        else:
+            out[key] = count
+    return out
+
+
+def _details(fields: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    for name in _MODALITY_FIELDS:
+        items = fields.get(name)
+        if items:
+            counts = _modality_counts(items)
+            if counts:
+                details[name] = counts
+    for name in ("traffic_type", "service_tier"):
+        value = fields.get(name)
+        if value is not None:
+            details[name] = str(getattr(value, "value", value))
+    return details
+
+
+def _raw_usage(usage: object) -> RawUsage:
+    """Gemini's usage_metadata by meaning; thoughts are reported apart from candidates."""
+    fields = _fields(usage)
+    completion = fields.get("candidates_token_count")
+    if completion is None:  # UsageMetadata (embeddings, live) names it response_token_count
+        completion = fields.get("response_token_count")
+    return RawUsage(
+        prompt=fields.get("prompt_token_count"),
+        completion=completion,
+        total=fields.get("total_token_count"),
+        cached=fields.get("cached_content_token_count"),
+        reasoning=fields.get("thoughts_token_count"),
+        reasoning_in_completion=False,
+        tool_prompt=fields.get("tool_use_prompt_token_count"),
+        details=_details(fields),
+    )
+
+
+def _usage_from_http_body(response: object) -> RawUsage | None:
+    """``should_return_http_response=True`` gives only the raw body: read usage off it."""
+    body = getattr(getattr(response, "sdk_http_response", None), "body", None)
+    if not body:
+        return None
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    usage = data.get("usageMetadata") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    return RawUsage(
+        prompt=usage.get("promptTokenCount"),
+        completion=usage.get("candidatesTokenCount"),
+        total=usage.get("totalTokenCount"),
+        cached=usage.get("cachedContentTokenCount"),
+        reasoning=usage.get("thoughtsTokenCount"),
+        reasoning_in_completion=False,
+        tool_prompt=usage.get("toolUsePromptTokenCount"),
+    )
+
+
+def extract_generate_content(response: Any) -> Extraction:
+    """A GenerateContentResponse (or the last stream chunk with usage) -> usage, model, id."""
+    usage = getattr(response, "usage_metadata", None)
+    raw = _raw_usage(usage) if usage is not None else _usage_from_http_body(response)
+    return raw, getattr(response, "model_version", None), getattr(response, "response_id", None)
+
+
+def extract_embed_content(response: Any) -> Extraction:
+    """An EmbedContentResponse: usage_metadata, or Vertex ``predict`` per-embedding statistics."""
+    usage = getattr(response, "usage_metadata", None)
+    raw: RawUsage | None = None
+    if usage is not None:
+        raw = _raw_usage(usage)
+    else:
+        counts = [
+            getattr(getattr(e, "statistics", None), "token_count", None)
+            for e in getattr(response, "embeddings", None) or ()
+        ]
+        if counts and any(c is not None for c in counts):
+            prompt = sum(int(c) for c in counts if isinstance(c, (int, float)))
+            raw = RawUsage(prompt=prompt, completion=0)
+    if raw is not None:
+        chars = getattr(getattr(response, "metadata", None), "billable_character_count", None)
+        if chars is not None:
+            raw = RawUsage(
+                prompt=raw.prompt,
+                completion=raw.completion,
+                total=raw.total,
+                cached=raw.cached,
+                reasoning=raw.reasoning,
+                reasoning_in_completion=False,
+                tool_prompt=raw.tool_prompt,
+                details={**raw.details, "billable_character_count": chars},
+            )
+    return raw, None, None
+
+
+# -- the hot path ----------------------------------------------------------------------------
+
+
+def _provider(instance: Any) -> str:
+    try:
+        return VERTEX if instance._api_client.vertexai else GEMINI
+    except AttributeError:
+        return GEMINI
+
+
+def _model(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    model = kwargs.get("model")
+    if model is None and args:
+        model = args[0]
+    return model if isinstance(model, str) else None
+
+
+def _unary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
+    """Wrapper for one request answered by one response object (sync)."""
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _suppressed.get():
+            return wrapped(*args, **kwargs)
+        provider = _provider(instance)
+        model = _model(args, kwargs)
+        before_call(provider, model)
+        started = now()
+        response = wrapped(*args, **kwargs)
+        emit(provider, operation, model, response, extract, started)
+        return response
+
+    return wrapper
+
+
+def _aunary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
+    """Wrapper for one request answered by one response object (async)."""
+
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _suppressed.get():
+            return await wrapped(*args, **kwargs)
+        provider = _provider(instance)
+        model = _model(args, kwargs)
+        before_call(provider, model)
+        started = now()
+        response = await wrapped(*args, **kwargs)
+        emit(provider, operation, model, response, extract, started)
+        return response
+
+    return wrapper
+
+
+def _finish_stream(
+    call: tuple[str, str | None, float, Any],
+    status: str,
+    error: BaseException | None,
+    last: Any,
+    usage_chunk: Any,
+) -> None:
+    """Emit the one record of a streamed request (called exactly once, from a ``finally``).
+
+    A stream that failed before its first chunk is like a failed call: no usage, no record.
+    """
+    if last is None and error is not None:
+        return
+    provider, model, started, scope = call
+    emit(
+        provider,
+        GENERATE,
+        model,
+        usage_chunk if usage_chunk is not None else last,
+        extract_generate_content,
+        started,
+        streamed=True,
+        status=status,
+        error_type=type(error).__name__ if error is not None else None,
+        scope=scope,
+    )
+
+
+def _stream(chunks: Any, call: tuple[str, str | None, float, Any]) -> Iterator[Any]:
+    """The SDK's chunks, passed through one by one; one record when the stream ends.
+
+    A generator, like the SDK's own: its ``finally`` runs at the end, on an error, on
+    ``close()`` and when an abandoned stream is garbage-collected. Per chunk it only keeps a
+    reference to the latest chunk carrying usage (a running total, so never summed).
+    """
+    last = usage_chunk = None
+    status, error = "partial", None
+    try:
+        for chunk in chunks:
+            last = chunk
+            if getattr(chunk, "usage_metadata", None) is not None:
+                usage_chunk = chunk
+            yield chunk
+        status = "ok"
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        try:
+            # Runs only if the body started: a sync stream sends its request on the first chunk
+            # asked for, so a stream never iterated sent nothing and records nothing.
+            _finish_stream(call, status, error, last, usage_chunk)
+        except Exception:
+            internal_error("genai stream")
+
+
+async def _astream(chunks: Any, call: tuple[str, str | None, float, Any]) -> AsyncIterator[Any]:
+    """The async twin of :func:`_stream` (the request was sent before it is handed back)."""
+    last = usage_chunk = None
+    status, error = "partial", None
+    try:
+        async for chunk in chunks:
+            last = chunk
+            if getattr(chunk, "usage_metadata", None) is not None:
+                usage_chunk = chunk
+            yield chunk
+        status = "ok"
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        try:
+            _finish_stream(call, status, error, last, usage_chunk)
+        except Exception:
+            internal_error("genai stream")
+
+
+# The public stream methods send their request lazily, on the first chunk the caller asks for,
+# maybe after the caller's scope has closed. Their wrapper carries the scope active when the
+# caller made the call to the per-request hook through this variable (set only while the SDK
+# computes the next chunk, never while the caller holds it).
+_NO_SCOPE: Any = object()
+_call_scope: ContextVar[Any] = ContextVar("ai_tokentrace_genai_call_scope", default=_NO_SCOPE)
+
+
+def _stream_call(
+    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, str | None, float, Any]:
+    provider = _provider(instance)
+    model = _model(args, kwargs)
+    before_call(provider, model)
+    scope = _call_scope.get()
+    if scope is _NO_SCOPE:
+        scope = current_scope()
+    return provider, model, now(), scope
+
+
+def _wrap_stream(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if _suppressed.get():
+        return wrapped(*args, **kwargs)
+    call = _stream_call(instance, args, kwargs)
+    return _stream(wrapped(*args, **kwargs), call)
+
+
+def _wrap_astream(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if _suppressed.get():
+        return wrapped(*args, **kwargs)
+    call = _stream_call(instance, args, kwargs)
+    result = wrapped(*args, **kwargs)
+    if hasattr(result, "__aiter__"):  # older SDKs: an async generator, iterated directly
+        return _astream(result, call)
+    return _await_stream(result, call)  # 1.x and later: awaited, then iterated
+
+
+async def _await_stream(pending: Any, call: tuple[str, str | None, float, Any]) -> Any:
+    return _astream(await pending, call)
+
+
+def _carry_scope(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Public ``Models.generate_content_stream``: remember the caller's scope; counts nothing.
+
+    Outside any scope there is nothing to carry and the SDK's generator is returned untouched.
+    """
+    if _suppressed.get():
+        return wrapped(*args, **kwargs)
+    scope = current_scope()
+    if scope is None:
+        return wrapped(*args, **kwargs)
+    return _scoped(wrapped(*args, **kwargs), scope)
+
+
+def _scoped(chunks: Iterator[Any], scope: Any) -> Iterator[Any]:
+    var = _call_scope
+    step = chunks.__next__
+    try:
+        while True:
+            outer = var.get()
+            var.set(scope)  # set, not reset(token): the caller may iterate from another context
+            try:
+                chunk = step()
+            except StopIteration:
+                return
+            finally:
+                var.set(outer)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)  # closing ours closes the SDK's, as before
+        if close is not None:
+            close()
+
+
+def _acarry_scope(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Public ``AsyncModels.generate_content_stream``: the async twin of :func:`_carry_scope`."""
+    if _suppressed.get():
+        return wrapped(*args, **kwargs)
+    scope = current_scope()
+    if scope is None:
+        return wrapped(*args, **kwargs)
+    return _ascoped_after(wrapped(*args, **kwargs), scope)
+
+
+async def _ascoped_after(pending: Any, scope: Any) -> Any:
+    return _ascoped(await pending, scope)
+
+
+async def _ascoped(chunks: Any, scope: Any) -> AsyncIterator[Any]:
+    var = _call_scope
+    step = chunks.__anext__
+    try:
+        while True:
+            outer = var.get()
+            var.set(scope)
+            try:
+                chunk = await step()
+            except StopAsyncIteration:
+                return
+            finally:
+                var.set(outer)
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+# -- patch targets and decorator-only mode ---------------------------------------------------
+
+
+def _first_present(cls: Any, names: Sequence[str]) -> str | None:
+    for name in names:
+        if name in vars(cls):
+            return name
+    return None
+
+
+class GenaiIntegration:
+    """The google-genai adapter (see the module docstring for where it hooks and why)."""
+
+    name = "genai"
+    root_module = "google.genai"
+
+    def patch_targets(self) -> Sequence[PatchTarget]:
+        from google.genai import models
+
+        targets: list[PatchTarget] = []
+        generate = (
+            _unary(GENERATE, extract_generate_content),
+            _aunary(GENERATE, extract_generate_content),
+        )
+        embed = (_unary(EMBED, extract_embed_content), _aunary(EMBED, extract_embed_content))
+        # (names to try, private per-request method first; (sync wrapper, async wrapper))
+        plan: tuple[tuple[tuple[str, ...], tuple[Wrapper, Wrapper]], ...] = (
+            (("_generate_content", "generate_content"), generate),
+            (
+                ("_generate_content_stream", "generate_content_stream"),
+                (_wrap_stream, _wrap_astream),
+            ),
+            (("_embed_content", "embed_content"), embed),
+        )
+        carriers: tuple[Wrapper, Wrapper] = (_carry_scope, _acarry_scope)
+        for side, cls_name in enumerate(("Models", "AsyncModels")):
+            cls = getattr(models, cls_name, None)
+            if cls is None:
+                continue
+            for names, wrappers in plan:
+                attribute = _first_present(cls, names)
+                if attribute is not None:
+                    targets.append(PatchTarget(_MODELS, f"{cls_name}.{attribute}", wrappers[side]))
+            if "_generate_content_stream" in vars(cls) and "generate_content_stream" in vars(cls):
+                target = f"{cls_name}.generate_content_stream"
+                targets.append(PatchTarget(_MODELS, target, carriers[side]))
+        return targets
+
+    def capture_returned(self, obj: object) -> bool:
+        """Decorator-only mode: a returned GenerateContentResponse / EmbedContentResponse."""
+        kind = type(obj).__name__
+        if kind == "GenerateContentResponse":
+            extract: Callable[[Any], Extraction] = extract_generate_content
+            operation = GENERATE
+        elif kind == "EmbedContentResponse":
+            extract, operation = extract_embed_content, EMBED
+        else:
+            return False
+        try:
+            # Vertex AI stamps responses with create_time; the Gemini API does not.
+            provider = VERTEX if getattr(obj, "create_time", None) is not None else GEMINI
+            model = getattr(obj, "model_version", None)
+            emit(provider, operation, model, obj, extract, now())
+        except Exception:
+            internal_error("genai capture_returned")
+        return True
+
+
+INTEGRATION = GenaiIntegration()

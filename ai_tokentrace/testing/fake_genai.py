@@ -1,0 +1,324 @@
+"""A fake Gemini API / Vertex AI endpoint at the HTTP transport, for tests and the offline demo.
+
+:func:`fake_genai_client` returns a real ``google.genai.Client`` whose HTTP goes to a
+:class:`FakeGemini` instead of the network, so every layer of the SDK (automatic function
+calling, automatic continuation, streaming, chats) runs for real. The fake answers
+``generateContent``, ``streamGenerateContent`` (SSE), ``embedContent``, ``batchEmbedContents``,
+``predict`` and ``countTokens`` with realistic usage (thinking, cached and tool-use prompt
+tokens), and keeps a ledger of what it "billed" (:attr:`FakeGemini.billed`) so tests can check
+that the records add up.
+
+>>> fake = FakeGemini()
+>>> client = fake_genai_client(fake)
+>>> client.models.generate_content(model="gemini-2.5-flash", contents="hi").usage_metadata
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+__all__ = ["FakeGemini", "fake_genai_client"]
+
+_TOKEN_PREFIX = b"fake-continuation-"
+_ARG_SAMPLES: dict[str, Any] = {
+    "STRING": "Paris",
+    "INTEGER": 1,
+    "NUMBER": 1.0,
+    "BOOLEAN": True,
+}
+
+
+def _running(final: dict[str, Any], fraction: float) -> dict[str, Any]:
+    """A mid-stream running total: prompt, thoughts and tool-use known, candidates so far."""
+    usage = dict(final)
+    done = -(-int(final.get("candidatesTokenCount") or 0) * fraction // 1)
+    usage["candidatesTokenCount"] = int(done)
+    usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": int(done)}]
+    usage["totalTokenCount"] = (
+        int(final.get("totalTokenCount") or 0)
+        - int(final.get("candidatesTokenCount") or 0)
+        + int(done)
+    )
+    return usage
+
+
+def _http_module() -> ModuleType:
+    """The HTTP package the installed SDK speaks: httpx2 (google-genai 3.x), else httpx."""
+    from google.genai import _api_client
+
+    if getattr(_api_client, "httpx2", None) is not None:
+        return importlib.import_module("httpx2")
+    return importlib.import_module("httpx")
+
+
+@dataclass
+class FakeGemini:
+    """What the fake server answers. Change the attributes between calls to script a test.
+
+    Usage for one response: ``prompt = 10 x parts in the request``, ``candidates`` 20 for text
+    (10 for a function call), plus ``thoughts_tokens``, ``cached_tokens`` (a subset of prompt) and
+    ``tool_use_prompt_tokens``; ``total`` is their sum, as Gemini reports it.
+    """
+
+    text: str = "Hello from the fake Gemini."
+    thoughts_tokens: int = 6
+    cached_tokens: int = 0
+    tool_use_prompt_tokens: int = 0
+    stream_chunks: int = 3
+    continuation_hops: int = 0  # > 0: answers end with finishReason CONTINUATION that many times
+    usage: dict[str, Any] | None = None  # an exact usageMetadata to send instead (e.g. partial)
+    omit_usage: bool = False  # send no usageMetadata at all
+    usage_on_last_chunk_only: bool = False
+    fail_stream_after: int | None = None  # streams: break the connection after this many chunks
+    status_code: int = 200  # non-200: answer with a Gemini error body
+    model_version: str = "gemini-fake-001"
+    billed: dict[str, dict[str, Any]] = field(default_factory=dict)  # response id -> usage sent
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, body)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, init=False)
+    _ids: int = field(default=0, repr=False, init=False)
+
+    # -- transports -------------------------------------------------------------------------
+
+    def transport(self, http: ModuleType | None = None) -> Any:
+        """A sync ``MockTransport`` (of ``http``: httpx2 or httpx) answering as this fake."""
+        h = http or _http_module()
+        return h.MockTransport(lambda request: self._respond(h, request, asynchronous=False))
+
+    def async_transport(self, http: ModuleType | None = None) -> Any:
+        """An async ``MockTransport`` (of ``http``: httpx2 or httpx) answering as this fake."""
+        h = http or _http_module()
+        return h.MockTransport(lambda request: self._respond(h, request, asynchronous=True))
+
+    @property
+    def billed_total(self) -> int:
+        """The sum of ``totalTokenCount`` over every response sent (what the provider billed)."""
+        with self._lock:
+            return sum(int(u.get("totalTokenCount") or 0) for u in self.billed.values())
+
+    def respond(self, request: Any, *, http: ModuleType | None = None) -> Any:
+        """Answer one ``http.Request`` (httpx2 or httpx) with an ``http.Response``.
+
+        For serving the fake from something other than a mock transport (e.g. a local server,
+        to drive an SDK on aiohttp); a streamed answer's body is a sync iterator.
+        """
+        return self._respond(http or _http_module(), request, asynchronous=False)
+
+    # -- answering --------------------------------------------------------------------------
+
+    def _respond(self, h: ModuleType, request: Any, *, asynchronous: bool) -> Any:
+        path = request.url.path
+        body = json.loads(request.content or b"{}")
+        with self._lock:
+            self.requests.append((path, body))
+            self._ids += 1
+            response_id = f"fake-resp-{self._ids}"
+        headers = {"content-type": "application/json"}
+        if self.status_code != 200:
+            error = {"error": {"code": self.status_code, "message": "fake error", "status": "X"}}
+            return h.Response(self.status_code, json=error, headers=headers)
+        if path.endswith(":streamGenerateContent"):
+            chunks = self._stream_chunks(body, response_id)
+            sse = {"content-type": "text/event-stream"}
+            if asynchronous:
+                return h.Response(200, content=self._aiter_sse(h, chunks), headers=sse)
+            return h.Response(200, content=self._iter_sse(h, chunks), headers=sse)
+        if path.endswith(":generateContent"):
+            answer = self._answer(body, response_id)
+            return h.Response(200, json=answer, headers=headers)
+        if path.endswith((":countTokens", ":computeTokens")):  # pre-flight counts: not billed
+            return h.Response(200, json={"totalTokens": 10, "tokensInfo": []}, headers=headers)
+        if path.endswith((":embedContent", ":batchEmbedContents", ":predict")):
+            return h.Response(200, json=self._embed(path, body, response_id), headers=headers)
+        return h.Response(404, json={"error": {"code": 404, "message": path}}, headers=headers)
+
+    def _bill(self, response_id: str, usage: dict[str, Any] | None) -> None:
+        # Streams call this per chunk: a running total replaces the response's earlier one.
+        if usage is not None:
+            with self._lock:
+                self.billed[response_id] = usage
+
+    def _usage(self, body: dict[str, Any], candidates: int) -> dict[str, Any] | None:
+        if self.omit_usage:
+            return None
+        if self.usage is not None:
+            return dict(self.usage)
+        parts = sum(len(c.get("parts") or ()) for c in body.get("contents") or ()) or 1
+        prompt = 10 * parts
+        usage: dict[str, Any] = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": candidates,
+            "totalTokenCount": prompt + candidates + self.thoughts_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": candidates}],
+        }
+        if self.thoughts_tokens:
+            usage["thoughtsTokenCount"] = self.thoughts_tokens
+        if self.cached_tokens:
+            usage["cachedContentTokenCount"] = min(self.cached_tokens, prompt)
+            usage["cacheTokensDetails"] = [
+                {"modality": "TEXT", "tokenCount": min(self.cached_tokens, prompt)}
+            ]
+        if self.tool_use_prompt_tokens:
+            usage["toolUsePromptTokenCount"] = self.tool_use_prompt_tokens
+            usage["totalTokenCount"] += self.tool_use_prompt_tokens
+        return usage
+
+    def _hop(self, body: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(finishReason, continuationToken) for this request under automatic continuation."""
+        if not self.continuation_hops:
+            return "STOP", None
+        token = body.get("continuationToken")
+        done = 0
+        if token:
+            done = int(base64.b64decode(token)[len(_TOKEN_PREFIX) :])
+        if done < self.continuation_hops:
+            nxt = base64.b64encode(_TOKEN_PREFIX + str(done + 1).encode()).decode()
+            return "CONTINUATION", nxt
+        return "STOP", None
+
+    def _content(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+        """The model's parts: a function call when tools are declared and not yet answered."""
+        declarations = [
+            d for t in body.get("tools") or () for d in t.get("functionDeclarations") or ()
+        ]
+        contents = body.get("contents") or []
+        last_parts = contents[-1].get("parts") or [] if contents else []
+        answered = any("functionResponse" in p for p in last_parts)
+        if declarations and not answered:
+            decl = declarations[0]
+            params = decl.get("parameters") or decl.get("parametersJsonSchema") or {}
+            args = {
+                name: _ARG_SAMPLES.get(str(spec.get("type", "STRING")).upper(), "x")
+                for name, spec in (params.get("properties") or {}).items()
+            }
+            return [{"functionCall": {"name": decl["name"], "args": args}}], 10
+        return [{"text": self.text}], 20
+
+    def _answer(self, body: dict[str, Any], response_id: str) -> dict[str, Any]:
+        parts, candidates = self._content(body)
+        finish, token = self._hop(body)
+        candidate: dict[str, Any] = {
+            "content": {"role": "model", "parts": parts},
+            "finishReason": finish,
+            "index": 0,
+        }
+        if token:
+            candidate["continuationToken"] = token
+        answer: dict[str, Any] = {
+            "candidates": [candidate],
+            "modelVersion": self.model_version,
+            "responseId": response_id,
+        }
+        usage = self._usage(body, candidates)
+        if usage is not None:
+            answer["usageMetadata"] = usage
+        self._bill(response_id, usage)
+        return answer
+
+    def _stream_chunks(self, body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
+        parts, candidates = self._content(body)
+        finish, token = self._hop(body)
+        n = max(1, self.stream_chunks if "text" in parts[0] else 1)
+        final = self._usage(body, candidates)
+        chunks = []
+        for i in range(n):
+            last = i == n - 1
+            if "text" in parts[0]:
+                piece = [{"text": f"{self.text} ({i + 1}/{n})" if n > 1 else self.text}]
+            else:
+                piece = parts
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": piece}, "index": 0}
+            if last:
+                candidate["finishReason"] = finish
+                if token:
+                    candidate["continuationToken"] = token
+            chunk: dict[str, Any] = {
+                "candidates": [candidate],
+                "modelVersion": self.model_version,
+                "responseId": response_id,
+            }
+            if final is not None and (last or not self.usage_on_last_chunk_only):
+                chunk["usageMetadata"] = _running(final, (i + 1) / n) if not last else final
+            chunks.append(chunk)
+        return chunks
+
+    def _iter_sse(self, h: ModuleType, chunks: list[dict[str, Any]]) -> Iterator[bytes]:
+        for i, chunk in enumerate(chunks):
+            if self.fail_stream_after is not None and i >= self.fail_stream_after:
+                raise h.ReadError("fake connection lost mid-stream")
+            self._bill(chunk["responseId"], chunk.get("usageMetadata"))
+            yield f"data: {json.dumps(chunk)}\r\n\r\n".encode()
+
+    async def _aiter_sse(self, h: ModuleType, chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+        for piece in self._iter_sse(h, chunks):
+            yield piece
+
+    def _embed(self, path: str, body: dict[str, Any], response_id: str) -> dict[str, Any]:
+        values = [0.1, 0.2, 0.3]
+        if path.endswith(":predict"):  # Vertex text-embedding models: per-instance statistics
+            instances = body.get("instances") or [{}]
+            predictions = [
+                {"embeddings": {"values": values, "statistics": {"token_count": 5.0}}}
+                for _ in instances
+            ]
+            self._bill(response_id, {"totalTokenCount": 5 * len(instances)})
+            return {"predictions": predictions, "metadata": {"billableCharacterCount": 42}}
+        if path.endswith(":embedContent"):
+            n = 1
+            answer: dict[str, Any] = {"embedding": {"values": values}}
+        else:
+            requests = body.get("requests") or [{}]
+            n = len(requests)
+            answer = {"embeddings": [{"values": values} for _ in requests]}
+        if not self.omit_usage:
+            usage = {"promptTokenCount": 4 * n, "totalTokenCount": 4 * n}
+            answer["usageMetadata"] = usage
+            self._bill(response_id, usage)
+        return answer
+
+
+def fake_genai_client(
+    fake: FakeGemini | None = None,
+    *,
+    vertexai: bool = False,
+    http: ModuleType | None = None,
+    **client_kwargs: Any,
+) -> Any:
+    """A real ``google.genai.Client`` (sync and ``.aio``) whose HTTP is answered by ``fake``.
+
+    Both an httpx client and an httpx async client are passed, so the SDK never uses aiohttp.
+    ``vertexai=True`` builds a Vertex AI client with a static token (no Google auth calls).
+    """
+    from google import genai
+    from google.genai import types
+
+    fake = fake or FakeGemini()
+    h = http or _http_module()
+    if "httpx_client" in types.HttpOptions.model_fields:
+        options = types.HttpOptions(
+            httpx_client=h.Client(transport=fake.transport(h)),
+            httpx_async_client=h.AsyncClient(transport=fake.async_transport(h)),
+        )
+    else:  # google-genai before HttpOptions took clients: hand it the transports instead
+        options = types.HttpOptions(
+            client_args={"transport": fake.transport(h)},
+            async_client_args={"transport": fake.async_transport(h)},
+        )
+    if vertexai:
+        from google.oauth2.credentials import Credentials
+
+        client_kwargs.setdefault("project", "fake-project")
+        client_kwargs.setdefault("location", "us-central1")
+        client_kwargs.setdefault("credentials", Credentials(token="fake-token"))  # type: ignore[no-untyped-call]
+    else:
+        client_kwargs.setdefault("api_key", "fake-key")
+    client = genai.Client(vertexai=vertexai, http_options=options, **client_kwargs)
+    client.fake = fake  # type: ignore[attr-defined]
+    return client

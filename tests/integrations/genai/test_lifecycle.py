@@ -1,0 +1,193 @@
+"""instrument / uninstrument, suppression, scopes and decorator-only mode for google-genai."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+from google.genai import models
+
+import ai_tokentrace
+from ai_tokentrace import _internal
+from ai_tokentrace.testing import InMemoryTokenUsageService
+
+from .conftest import MODEL, needs_embed_usage
+
+
+def test_instrument_twice_patches_once(instrumented: Any, client: Any, records: Any) -> None:
+    """A second instrument() call adds no second layer: still one record per call."""
+    ai_tokentrace.instrument(integrations=["genai"])
+    client.models.generate_content(model=MODEL, contents="hi")
+    assert len(records()) == 1
+
+
+def test_uninstrument_restores_the_original_methods(instrumented: Any) -> None:
+    """After uninstrument() the SDK's own functions are back in place."""
+    ai_tokentrace.uninstrument()
+    for cls in (models.Models, models.AsyncModels):
+        for name in ("_generate_content", "_generate_content_stream", "generate_content_stream"):
+            assert type(vars(cls)[name]).__module__ != "wrapt.wrappers"
+            assert vars(cls)[name].__module__ == "google.genai.models"
+
+
+def test_calls_after_uninstrument_are_not_recorded(
+    instrumented: Any, client: Any, records: Any
+) -> None:
+    """Once uninstrumented, calls go straight to the SDK and nothing is recorded."""
+    ai_tokentrace.uninstrument()
+    client.models.generate_content(model=MODEL, contents="hi")
+    list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+    assert records() == []
+
+
+def test_suppressed_calls_are_not_recorded(instrumented: Any, client: Any, records: Any) -> None:
+    """ai-tokentrace's own traffic (suppressed) is never counted."""
+    with _internal.suppressing():
+        client.models.generate_content(model=MODEL, contents="hi")
+        list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+    assert records() == []
+
+
+async def test_records_carry_the_scope_labels_and_totals(
+    instrumented: Any, client: Any, records: Any
+) -> None:
+    """Calls inside trace_tokens carry its name and labels and add to its totals."""
+    async with ai_tokentrace.trace_tokens("summarize", user_id="u1") as scope:
+        await client.aio.models.generate_content(model=MODEL, contents="hi")
+    [rec] = records()
+    assert (rec.trace_name, rec.user_id) == ("summarize", "u1")
+    assert scope.usage.total_tokens == rec.total_tokens == 36
+
+
+def test_decorator_only_mode_counts_a_returned_response(
+    memory: InMemoryTokenUsageService, client: Any, records: Any
+) -> None:
+    """Without instrument(), a traced function returning a response still yields one record."""
+
+    @ai_tokentrace.trace_tokens("answer")
+    def answer() -> Any:
+        return client.models.generate_content(model=MODEL, contents="hi")
+
+    answer()
+    [rec] = records()
+    assert rec.model == "gemini-fake-001"  # no request seen: the provider's model version
+    assert (rec.provider, rec.total_tokens) == ("gcp.gemini", 36)
+
+
+@needs_embed_usage
+def test_decorator_only_mode_counts_a_returned_embedding(
+    memory: InMemoryTokenUsageService, client: Any, records: Any
+) -> None:
+    """A returned EmbedContentResponse is counted as embed_content."""
+
+    @ai_tokentrace.trace_tokens
+    def embed() -> Any:
+        return client.models.embed_content(model="gemini-embedding-001", contents=["a"])
+
+    embed()
+    [rec] = records()
+    assert (rec.operation, rec.input_tokens) == ("embed_content", 4)
+
+
+def test_returned_response_is_not_counted_twice_when_instrumented(
+    instrumented: Any, client: Any, records: Any
+) -> None:
+    """With instrumentation on, returning the response from a traced function adds nothing."""
+
+    @ai_tokentrace.trace_tokens
+    def answer() -> Any:
+        return client.models.generate_content(model=MODEL, contents="hi")
+
+    answer()
+    assert len(records()) == 1
+
+
+@pytest.mark.subprocess
+def test_instrument_before_the_sdk_is_imported() -> None:
+    """instrument() first, google.genai imported afterwards: calls are still recorded."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import ai_tokentrace
+        from ai_tokentrace.testing import InMemoryTokenUsageService
+        svc = InMemoryTokenUsageService()
+        ai_tokentrace.instrument(service=svc, integrations=["genai"])
+        assert "google.genai" not in sys.modules
+        from ai_tokentrace.testing.fake_genai import fake_genai_client
+        client = fake_genai_client()
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+        assert ai_tokentrace.flush(10.0)
+        print(len(svc.records), svc.records[0].total_tokens)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["1", "36"]
+
+
+@pytest.mark.subprocess
+def test_counts_the_same_on_legacy_httpx() -> None:
+    """google-genai on plain httpx (not httpx2) is counted the same: the hooks sit above HTTP."""
+    code = textwrap.dedent(
+        """
+        import asyncio
+        import httpx
+        assert not httpx.__name__.startswith("httpx2")
+        import ai_tokentrace
+        from ai_tokentrace.testing import InMemoryTokenUsageService
+        from ai_tokentrace.testing.fake_genai import FakeGemini, fake_genai_client
+        svc = InMemoryTokenUsageService()
+        ai_tokentrace.instrument(service=svc, integrations=["genai"])
+        fake = FakeGemini()
+        client = fake_genai_client(fake, http=httpx)
+        from google.genai import _api_client
+        if hasattr(_api_client, "_get_http_client_backend"):  # SDKs that also speak httpx2
+            assert _api_client._get_http_client_backend(client._api_client._http_options) == "httpx"
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+        list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
+        async def main():
+            await client.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
+        asyncio.run(main())
+        assert ai_tokentrace.flush(10.0)
+        print(len(svc.records), sum(r.total_tokens for r in svc.records), fake.billed_total)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["3", "108", "108"]
+
+
+def test_demo_makes_one_record_per_request(instrumented: Any, records: Any) -> None:
+    """The offline Gemini demo: generate, stream, embed, and a two-request tool-calling chat."""
+    from ai_tokentrace import _demo_genai
+
+    _demo_genai.run(live=False)
+    recs = records()
+    assert [r.operation for r in recs] == ["generate_content"] * 2 + ["embed_content"] + [
+        "generate_content"
+    ] * 2
+    assert {r.trace_name for r in recs} == {"demo.gemini"}
+
+
+def test_budget_refuses_the_next_request_before_it_is_sent(
+    memory: InMemoryTokenUsageService, client: Any, fake: Any, records: Any
+) -> None:
+    """Once spend passes the limit, the next Gemini call raises and sends nothing."""
+    from ai_tokentrace import Budget, BudgetExceededError
+
+    ai_tokentrace.instrument(integrations=["genai"], budget=Budget(limit_usd=1e-9))
+    try:
+        client.models.generate_content(model=MODEL, contents="hi")
+        with pytest.raises(BudgetExceededError):
+            client.models.generate_content(model=MODEL, contents="hi")
+        with pytest.raises(BudgetExceededError):
+            list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+    finally:
+        ai_tokentrace.uninstrument()
+    assert len(fake.requests) == 1
+    assert len(records()) == 1
