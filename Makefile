@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ai-tokentrace demo
 
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -49,6 +50,8 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/overhead.py
+	$(PY) bench/report.py
+	$(PY) bench/pricing.py
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,481 @@
-"""Pricing hook: turns a built record into (cost_usd, price_source). Runs on the background loop."""
+"""Pricing: turns a built record into ``(cost_usd, price_source)``. Runs on the background loop.
+
+Prices come from the ``genai-prices`` package's bundled snapshot (imported lazily, on the first
+record, never at ``import ai_tokentrace``, never over the network unless :func:`refresh` is
+called), overlaid with the user's own prices and aliases. Each (provider, model) is resolved
+once into plain per-token floats, so pricing a record costs a dict lookup and a few multiplies.
+
+Buckets: cached input tokens are a subset of input and are charged at the cached rate instead of
+the input rate (never twice); reasoning tokens are a subset of output and are charged at the
+output rate unless the table prices reasoning apart. Unknown models get ``cost_usd=None``.
+"""
 
 from __future__ import annotations
 
+import functools
+import operator
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeAlias
+
+from ._internal import logger
 from ._record import TokenUsageRecord
 
-__all__ = ["price_record"]
+__all__ = [
+    "ModelRates",
+    "PriceInfo",
+    "add_override",
+    "clear_overrides",
+    "estimate",
+    "lookup",
+    "price_record",
+    "refresh",
+    "remove_override",
+    "set_alias",
+    "warm",
+]
+
+_MTOK = 1_000_000.0
+
+# Our provider names (OpenTelemetry GenAI) -> genai-prices provider ids to try, in order.
+_PROVIDER_IDS: dict[str, tuple[str, ...]] = {
+    "openai": ("openai",),
+    "azure.ai.openai": ("azure", "openai"),
+    "gcp.gemini": ("google",),
+    "gcp.vertex_ai": ("google",),
+}
+
+# A rate is USD per token, or a tiered one: (base, ((input-token threshold, price), ...)).
+Rate: TypeAlias = "float | tuple[float, tuple[tuple[int, float], ...]]"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRates:
+    """USD per token for each bucket (``None``: not priced apart, falls back as documented)."""
+
+    input: Rate
+    output: Rate
+    cached_input: Rate | None = None
+    reasoning: Rate | None = None
+    per_request: float = 0.0
+    tiered: bool = field(init=False, default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rates = (self.input, self.output, self.cached_input, self.reasoning)
+        object.__setattr__(self, "tiered", any(isinstance(r, tuple) for r in rates))
+
+    def cost(self, input_tokens: int, output_tokens: int, cached: int, reasoning: int) -> float:
+        """Price one call; tiers follow genai-prices (crossing a threshold reprices every token)."""
+        if self.tiered:
+            ri = _tier(self.input, input_tokens)
+            ro = _tier(self.output, input_tokens)
+            rc = ri if self.cached_input is None else _tier(self.cached_input, input_tokens)
+            rr = ro if self.reasoning is None else _tier(self.reasoning, input_tokens)
+        else:
+            ri = self.input  # type: ignore[assignment]
+            ro = self.output  # type: ignore[assignment]
+            rc = ri if self.cached_input is None else self.cached_input  # type: ignore[assignment]
+            rr = ro if self.reasoning is None else self.reasoning  # type: ignore[assignment]
+        cost = (
+            (input_tokens - cached) * ri
+            + cached * rc
+            + (output_tokens - reasoning) * ro
+            + reasoning * rr
+            + self.per_request
+        )
+        return round(cost, 12)
+
+    def per_mtok(self) -> dict[str, Any]:
+        """The rates as USD per million tokens (tiers shown as ``{"base": .., "tiers": [...]}``)."""
+
+        def show(rate: Any) -> Any:
+            if rate is None:
+                return None
+            if isinstance(rate, float):
+                return round(rate * _MTOK, 9)
+            base, tiers = rate
+            return {
+                "base": round(base * _MTOK, 9),
+                "tiers": [
+                    {"above_input_tokens": t, "price": round(p * _MTOK, 9)} for t, p in tiers
+                ],
+            }
+
+        return {
+            "input": show(self.input),
+            "cached_input": show(self.cached_input),
+            "output": show(self.output),
+            "reasoning": show(self.reasoning),
+            "per_request": self.per_request,
+        }
+
+
+def _tier(rate: Rate, input_tokens: int) -> float:
+    if not isinstance(rate, tuple):
+        return rate
+    base, tiers = rate
+    for start, price in reversed(tiers):
+        if input_tokens > start:
+            return float(price)
+    return float(base)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInfo:
+    """Where a model's price came from: ``source`` is the stamp written to records."""
+
+    provider: str | None
+    model: str
+    matched: str
+    source: str
+    rates: ModelRates
+
+
+class _Entry:
+    """A resolved (provider, model, response_model): fixed rates, or date-dependent ones."""
+
+    __slots__ = ("fixed", "info", "source", "variants")
+
+    def __init__(
+        self,
+        info: PriceInfo,
+        variants: tuple[tuple[Callable[[datetime], bool] | None, ModelRates], ...] = (),
+    ) -> None:
+        self.info = info
+        self.source = info.source
+        self.fixed: ModelRates | None = info.rates if not variants else None
+        self.variants = variants
+
+    def rates_at(self, when: datetime) -> ModelRates:
+        if self.fixed is not None:
+            return self.fixed
+        # genai-prices semantics: the last conditional price whose constraint holds wins,
+        # else the first.
+        for active, rates in reversed(self.variants):
+            if active is None or active(when):
+                return rates
+        return self.variants[0][1]
+
+
+_lock = threading.RLock()
+_cache: dict[tuple[str, str | None, str | None], _Entry | None] = {}
+_overrides: dict[tuple[str | None, str], ModelRates] = {}  # (provider or None, model) -> rates
+_aliases: dict[tuple[str | None, str], str] = {}  # (provider or None, name) -> base model
+_snapshot_seen: object = None  # the genai-prices snapshot our cache was built from
+_gp: Any = None  # the genai_prices module once imported
+
+
+def _genai_prices() -> Any:
+    global _gp
+    if _gp is None:
+        import genai_prices
+
+        _gp = genai_prices
+        _from_environment()
+    return _gp
+
+
+def _from_environment() -> None:
+    """``AI_TOKENTRACE_PRICES_FILE`` (your prices) and ``AI_TOKENTRACE_PRICES_REFRESH`` (opt-in)."""
+    import os
+
+    try:
+        from .pricing import _load_env_file
+
+        _load_env_file()
+    except Exception as exc:
+        logger.warning("ai-tokentrace: could not load AI_TOKENTRACE_PRICES_FILE: %s", exc)
+    flag = os.environ.get("AI_TOKENTRACE_PRICES_REFRESH", "").strip().lower()
+    if flag in {"1", "true", "yes", "on"} and _gp is not None:
+        # genai-prices' own background thread fetches hourly; prices switch when it lands.
+        _gp.UpdatePrices().start()
+
+
+def warm() -> None:
+    """Import the table and run one lookup (genai-prices builds its matchers on the first)."""
+    with _lock:
+        _from_table("openai", "gpt-4o-mini")
+
+
+def _snapshot() -> Any:
+    gp = _genai_prices()
+    return gp.data_snapshot.get_snapshot()
+
+
+def _invalidate() -> None:
+    with _lock:
+        _cache.clear()
 
 
 def price_record(record: TokenUsageRecord) -> tuple[float | None, str | None]:
-    """Unknown price: ``(None, None)``. Replaced by the genai-prices based pricer (issue 7)."""
-    return None, None
+    """``(cost_usd, price_source)``; ``(None, None)`` when the model or the usage is unknown."""
+    if not record.usage_available:
+        return None, None
+    key = (record.provider, record.model, record.response_model)
+    entry = _cache.get(key, _MISSING)
+    gp = _gp
+    if gp is not None and gp.data_snapshot._custom_snapshot is not _snapshot_seen:
+        entry = _MISSING  # prices were refreshed: resolve again
+    if entry is _MISSING:
+        entry = _resolve_record(record.provider, record.model, record.response_model)
+    if entry is None:
+        return None, None
+    assert isinstance(entry, _Entry)
+    rates = entry.fixed or entry.rates_at(record.timestamp)
+    return (
+        rates.cost(
+            record.input_tokens,
+            record.output_tokens,
+            record.cached_input_tokens,
+            record.reasoning_tokens,
+        ),
+        entry.source,
+    )
+
+
+_MISSING: Any = object()
+
+
+def _resolve_record(provider: str, model: str | None, response_model: str | None) -> _Entry | None:
+    global _snapshot_seen
+    with _lock:
+        gp = _genai_prices()
+        current = gp.data_snapshot._custom_snapshot
+        if current is not _snapshot_seen:
+            _cache.clear()
+            _snapshot_seen = current
+        key = (provider, model, response_model)
+        if key in _cache:
+            return _cache[key]
+        names = [n for n in (model, response_model) if n]
+        entry = None
+        # The user's word first (a deployment name is on `model`), then the table, most
+        # specific name (the one that answered) first.
+        for name in names:
+            entry = _from_overrides(provider, name)
+            if entry is not None:
+                break
+        if entry is None:
+            for name in reversed(names):
+                entry = _from_table(provider, name)
+                if entry is not None:
+                    break
+        if entry is None and names:
+            logger.debug("no price known for %s %s; cost_usd=None", provider, names)
+        _cache[key] = entry
+        return entry
+
+
+def _find(mapping: Mapping[tuple[str | None, str], Any], provider: str | None, name: str) -> Any:
+    for key in ((provider, name), (None, name)):
+        if key in mapping:
+            return mapping[key]
+    return None
+
+
+def _from_overrides(provider: str | None, name: str) -> _Entry | None:
+    rates = _find(_overrides, provider, name)
+    if rates is not None:
+        return _Entry(PriceInfo(provider, name, name, "override", rates))
+    base = _find(_aliases, provider, name)
+    if base is None:
+        return None
+    rates = _find(_overrides, provider, base)
+    if rates is not None:
+        return _Entry(PriceInfo(provider, name, base, f"override (alias {name} -> {base})", rates))
+    entry = _from_table(provider, base)
+    if entry is None:
+        return None
+    info = entry.info
+    info = PriceInfo(provider, name, info.matched, f"{info.source} via alias {name}", info.rates)
+    return _Entry(info, entry.variants)
+
+
+def _clean(name: str) -> str:
+    # "models/gemini-2.5-flash", "publishers/google/models/gemini-2.5-pro" -> the model id.
+    return name.rsplit("/", 1)[-1] if "/" in name else name
+
+
+def _source_stamp(snapshot: Any, provider_id: str, model_id: str) -> str:
+    gp = _genai_prices()
+    if getattr(snapshot, "from_auto_update", False):
+        fetched = snapshot.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+        origin = f"fetched {fetched}"
+    else:
+        origin = "bundled snapshot"
+    return f"genai-prices {gp.__version__} ({origin}) {provider_id}:{model_id}"
+
+
+def _from_table(provider: str | None, name: str) -> _Entry | None:
+    snapshot = _snapshot()
+    ids: tuple[str | None, ...] = (*_PROVIDER_IDS.get(provider or "", ()), None)
+    seen_names = dict.fromkeys((name, _clean(name)))
+    for provider_id in ids:
+        for ref in seen_names:
+            try:
+                prov, info = snapshot.find_provider_model(ref, None, provider_id, None)
+            except LookupError:
+                continue
+            variants = _compile_model(info)
+            if variants is None:
+                continue
+            source = _source_stamp(snapshot, prov.id, info.id)
+            first = variants[0][1]
+            pinfo = PriceInfo(provider, name, f"{prov.id}:{info.id}", source, first)
+            return _Entry(pinfo, variants if len(variants) > 1 else ())
+    return None
+
+
+def _compile_model(
+    info: Any,
+) -> tuple[tuple[Callable[[datetime], bool] | None, ModelRates], ...] | None:
+    """ModelInfo -> ((constraint.active or None, rates), ...); None when not token-priced."""
+    prices = info.prices
+    if isinstance(prices, list):
+        out = []
+        for conditional in prices:
+            rates = _compile_price(conditional.prices)
+            if rates is None:
+                return None
+            out.append((_predicate(conditional.constraint), rates))
+        return tuple(out) if out else None
+    rates = _compile_price(prices)
+    return ((None, rates),) if rates is not None else None
+
+
+def _predicate(constraint: Any) -> Callable[[datetime], bool] | None:
+    """A price's time constraint as a cheap test on the record's (UTC-aware) timestamp."""
+    if constraint is None:
+        return None
+    start = getattr(constraint, "start_date", None)
+    if type(constraint).__name__ == "StartDateConstraint" and start is not None:
+        # active from UTC midnight of start_date: one C-level datetime comparison
+        midnight = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
+        return functools.partial(operator.le, midnight)
+    active: Callable[[datetime], bool] = constraint.active
+    return active
+
+
+def _rate(value: Any) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "tiers"):
+        base = float(value.base) / _MTOK
+        tiers = tuple(sorted((int(t.start), float(t.price) / _MTOK) for t in value.tiers))
+        return (base, tiers)
+    return float(value) / _MTOK
+
+
+def _compile_price(price: Any) -> ModelRates | None:
+    d = price.__dict__
+    input_rate = _rate(d.get("input_mtok"))
+    output_rate = _rate(d.get("output_mtok"))
+    if input_rate is None and output_rate is None:
+        return None  # priced per request/second/character only: not ours to guess
+    per_k = d.get("requests_kcount")
+    return ModelRates(
+        input=input_rate if input_rate is not None else 0.0,
+        output=output_rate if output_rate is not None else 0.0,
+        cached_input=_rate(d.get("cache_read_mtok")),
+        reasoning=_rate(d.get("output_reasoning_mtok")),
+        per_request=float(per_k) / 1000.0 if per_k is not None else 0.0,
+    )
+
+
+# -- public operations (wrapped by ai_tokentrace.pricing) -------------------------------------
+
+
+def add_override(
+    model: str,
+    *,
+    input_per_mtok: float,
+    output_per_mtok: float,
+    cached_input_per_mtok: float | None = None,
+    reasoning_per_mtok: float | None = None,
+    per_request: float = 0.0,
+    provider: str | None = None,
+) -> None:
+    for label, value in (
+        ("input_per_mtok", input_per_mtok),
+        ("output_per_mtok", output_per_mtok),
+        ("cached_input_per_mtok", cached_input_per_mtok),
+        ("reasoning_per_mtok", reasoning_per_mtok),
+        ("per_request", per_request),
+    ):
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise ValueError(f"{label} must be a non-negative number, not {value!r}")
+    rates = ModelRates(
+        input=float(input_per_mtok) / _MTOK,
+        output=float(output_per_mtok) / _MTOK,
+        cached_input=_per_token(cached_input_per_mtok),
+        reasoning=_per_token(reasoning_per_mtok),
+        per_request=float(per_request),
+    )
+    with _lock:
+        _overrides[(provider, model)] = rates
+        _cache.clear()
+
+
+def _per_token(per_mtok: float | None) -> float | None:
+    return None if per_mtok is None else float(per_mtok) / _MTOK
+
+
+def remove_override(model: str, provider: str | None = None) -> None:
+    with _lock:
+        _overrides.pop((provider, model), None)
+        _aliases.pop((provider, model), None)
+        _cache.clear()
+
+
+def set_alias(name: str, base_model: str, provider: str | None = None) -> None:
+    with _lock:
+        _aliases[(provider, name)] = base_model
+        _cache.clear()
+
+
+def clear_overrides() -> None:
+    with _lock:
+        _overrides.clear()
+        _aliases.clear()
+        _cache.clear()
+
+
+def lookup(
+    model: str, provider: str | None = None, when: datetime | None = None
+) -> PriceInfo | None:
+    """The price used for ``model`` (as a record would be priced), or None when unknown."""
+    with _lock:
+        entry = _from_overrides(provider, model) or _from_table(provider, model)
+    if entry is None:
+        return None
+    rates = entry.rates_at(when or datetime.now(timezone.utc))
+    info = entry.info
+    return PriceInfo(info.provider, info.model, info.matched, info.source, rates)
+
+
+def estimate(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    provider: str | None = None,
+    when: datetime | None = None,
+) -> float | None:
+    info = lookup(model, provider, when)
+    if info is None:
+        return None
+    return info.rates.cost(input_tokens, output_tokens, cached_input_tokens, reasoning_tokens)
+
+
+def refresh(timeout: float = 30.0) -> bool:
+    """Opt-in: fetch the latest genai-prices table over the network and use it from now on."""
+    gp = _genai_prices()
+    snapshot = gp.UpdatePrices(request_timeout=timeout).fetch() if timeout else None
+    if snapshot is None:
+        return False
+    gp.data_snapshot.set_custom_snapshot(snapshot)
+    _invalidate()
+    return True

@@ -1,0 +1,255 @@
+"""Pricing: published prices with cached and reasoning tokens, unknown models, overrides."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import ai_tokentrace
+from ai_tokentrace import _capture, pricing
+from ai_tokentrace._pricing import price_record
+from ai_tokentrace._record import RawUsage, TokenUsageRecord
+
+WHEN = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _no_overrides() -> Iterator[None]:
+    pricing.clear()
+    yield
+    pricing.clear()
+
+
+def rec(
+    model: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    cached: int = 0,
+    reasoning: int = 0,
+    provider: str = "openai",
+    response_model: str | None = None,
+    **fields: object,
+) -> TokenUsageRecord:
+    values: dict[str, object] = {
+        "record_id": "r",
+        "timestamp": WHEN,
+        "provider": provider,
+        "operation": "chat.completions",
+        "model": model,
+        "response_model": response_model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "cached_input_tokens": cached,
+        "reasoning_tokens": reasoning,
+    }
+    values.update(fields)
+    return TokenUsageRecord(**values)  # type: ignore[arg-type]
+
+
+def cost_of(record: TokenUsageRecord) -> float | None:
+    return price_record(record)[0]
+
+
+def test_openai_cached_tokens_are_charged_once_at_the_cached_rate() -> None:
+    """gpt-4o: $2.50/M input, $1.25/M cached input, $10/M output; cached is part of input."""
+    expected = 400 * 2.50e-6 + 600 * 1.25e-6 + 200 * 10e-6
+    assert cost_of(rec("gpt-4o", 1000, 200, cached=600)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_openai_reasoning_tokens_are_charged_as_output_once() -> None:
+    """o4-mini: $1.10/M input, $0.275/M cached, $4.40/M output with reasoning inside output."""
+    expected = 1000 * 1.10e-6 + 1000 * 0.275e-6 + 3000 * 4.40e-6
+    got = cost_of(rec("o4-mini", 2000, 3000, cached=1000, reasoning=2500))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_gemini_thinking_tokens_are_charged_at_the_output_rate() -> None:
+    """gemini-2.5-flash: $0.30/M input, $0.03/M cached, $2.50/M output (thinking included)."""
+    expected = 6000 * 0.30e-6 + 4000 * 0.03e-6 + 1500 * 2.50e-6
+    got = cost_of(rec("gemini-2.5-flash", 10000, 1500, 4000, 1000, provider="gcp.gemini"))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_gemini_pro_long_prompts_use_the_long_context_tier() -> None:
+    """gemini-2.5-pro above 200k input tokens: $2.50/M input, $0.25/M cached, $15/M output."""
+    expected = 200_000 * 2.50e-6 + 100_000 * 0.25e-6 + 1000 * 15e-6
+    got = cost_of(rec("gemini-2.5-pro", 300_000, 1000, 100_000, provider="gcp.vertex_ai"))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("provider", "gp_provider", "model", "counts"),
+    [
+        ("openai", "openai", "gpt-4o-mini", (5000, 700, 2048, 0)),
+        ("openai", "openai", "o3", (12000, 5000, 4096, 3000)),
+        ("openai", "openai", "gpt-5", (1000, 9000, 0, 8000)),
+        ("gcp.gemini", "google", "gemini-2.0-flash", (4000, 100, 1000, 0)),
+        ("gcp.gemini", "google", "gemini-2.5-pro", (250_000, 3000, 50_000, 2000)),
+        ("azure.ai.openai", "azure", "gpt-4o", (3000, 300, 1024, 0)),
+    ],
+)
+def test_fast_path_matches_genai_prices_calc_price(
+    provider: str, gp_provider: str, model: str, counts: tuple[int, int, int, int]
+) -> None:
+    """Our per-token floats give what genai-prices' own Decimal calculation gives."""
+    from genai_prices import Usage, calc_price
+
+    i, o, c, r = counts
+    usage = Usage(input_tokens=i, output_tokens=o, cache_read_tokens=c, output_reasoning_tokens=r)
+    want = calc_price(usage, model, provider_id=gp_provider, genai_request_timestamp=WHEN)
+    got = cost_of(rec(model, i, o, c, r, provider=provider))
+    assert got == pytest.approx(float(want.total_price), rel=1e-9)
+
+
+def test_unknown_model_is_unpriced_not_zero() -> None:
+    """A model no table knows gets cost_usd=None and no source, never 0."""
+    assert price_record(rec("acme-llm-unreleased", 100, 10)) == (None, None)
+
+
+def test_record_without_usage_is_unpriced() -> None:
+    """A call whose usage never arrived has an unknown cost, not a zero one."""
+    assert cost_of(rec("gpt-4o", 0, 0, usage_available=False)) is None
+
+
+def test_source_stamps_package_version_and_matched_model() -> None:
+    """The price source names genai-prices' version, the snapshot and the model matched."""
+    from genai_prices import __version__
+
+    _, source = price_record(rec("gpt-4o", 10, 10, response_model="gpt-4o-2024-08-06"))
+    assert source == f"genai-prices {__version__} (bundled snapshot) openai:gpt-4o"
+
+
+def test_user_override_wins_over_the_table_and_is_stamped_override() -> None:
+    """set_price replaces the published price for records built afterwards."""
+    pricing.set_price("gpt-4o", input_per_mtok=1.0, output_per_mtok=2.0, cached_input_per_mtok=0.5)
+    cost, source = price_record(rec("gpt-4o", 1000, 100, cached=400))
+    assert cost == pytest.approx(600 * 1e-6 + 400 * 0.5e-6 + 100 * 2e-6)
+    assert source == "override"
+
+
+def test_override_prices_a_fine_tuned_model_the_table_does_not_know() -> None:
+    """A fine-tuned model gets a price once the user gives one."""
+    model = "ft:gpt-4o-mini-2024-07-18:acme::abc123"
+    pricing.set_price(model, input_per_mtok=0.30, output_per_mtok=1.20)
+    assert cost_of(rec(model, 1_000_000, 1_000_000)) == pytest.approx(1.50)
+
+
+def test_override_can_price_reasoning_apart() -> None:
+    """reasoning_per_mtok charges reasoning tokens apart from the rest of the output."""
+    pricing.set_price("r-model", input_per_mtok=0, output_per_mtok=10, reasoning_per_mtok=1)
+    assert cost_of(rec("r-model", 0, 1000, reasoning=800)) == pytest.approx(200e-5 + 800e-6)
+
+
+def test_provider_specific_override_leaves_other_providers_alone() -> None:
+    """An override for azure.ai.openai does not change OpenAI's own price."""
+    pricing.set_price("gpt-4o", input_per_mtok=100, output_per_mtok=100, provider="azure.ai.openai")
+    azure = cost_of(rec("gpt-4o", 1000, 0, provider="azure.ai.openai"))
+    openai_cost = cost_of(rec("gpt-4o", 1000, 0))
+    assert azure == pytest.approx(0.1)
+    assert openai_cost == pytest.approx(1000 * 2.5e-6)
+
+
+def test_alias_prices_an_azure_deployment_like_its_base_model() -> None:
+    """A deployment name is priced like the base model it is aliased to."""
+    assert cost_of(rec("prod-chat", 1000, 0, provider="azure.ai.openai")) is None
+    pricing.alias("prod-chat", "gpt-4o-mini", provider="azure.ai.openai")
+    cost, source = price_record(rec("prod-chat", 1000, 0, provider="azure.ai.openai"))
+    assert cost == pytest.approx(1000 * 0.15e-6)
+    assert source is not None
+    assert source.endswith("via alias prod-chat")
+
+
+def test_azure_record_is_priced_from_the_model_that_answered() -> None:
+    """Without an alias, Azure's response model (the real model) prices the deployment."""
+    record = rec("my-deployment", 1000, 100, provider="azure.ai.openai", response_model="gpt-4o")
+    assert cost_of(record) == pytest.approx(1000 * 2.5e-6 + 100 * 10e-6)
+
+
+def test_gemini_model_path_prefix_is_ignored() -> None:
+    """'models/gemini-2.0-flash' is priced as gemini-2.0-flash."""
+    got = cost_of(rec("models/gemini-2.0-flash", 1000, 1000, provider="gcp.gemini"))
+    assert got == pytest.approx(1000 * 0.10e-6 + 1000 * 0.40e-6)
+
+
+def test_removing_an_override_restores_the_table_price() -> None:
+    """remove() forgets a user price."""
+    pricing.set_price("gpt-4o", input_per_mtok=100, output_per_mtok=100)
+    pricing.remove("gpt-4o")
+    assert cost_of(rec("gpt-4o", 1000, 0)) == pytest.approx(1000 * 2.5e-6)
+
+
+def test_negative_price_is_rejected() -> None:
+    """A negative or non-numeric price is a mistake the caller hears about at once."""
+    with pytest.raises(ValueError, match="input_per_mtok"):
+        pricing.set_price("x", input_per_mtok=-1, output_per_mtok=1)
+
+
+def test_load_prices_reads_prices_and_aliases_from_json(tmp_path: Path) -> None:
+    """A JSON prices file sets prices and aliases in one go."""
+    path = tmp_path / "prices.json"
+    path.write_text(
+        json.dumps(
+            {
+                "house-model": {"input_per_mtok": 2, "output_per_mtok": 4},
+                "eu-deploy": {"alias": "gpt-4o", "provider": "azure.ai.openai"},
+            }
+        )
+    )
+    assert pricing.load_prices(path) == 2
+    assert cost_of(rec("house-model", 1_000_000, 0)) == pytest.approx(2.0)
+    assert cost_of(rec("eu-deploy", 1000, 0, provider="azure.ai.openai")) == pytest.approx(2.5e-3)
+
+
+def test_lookup_reports_rates_and_origin() -> None:
+    """lookup() shows the per-million rates used and where they came from."""
+    info = pricing.lookup("gpt-4o-mini", provider="openai")
+    assert info is not None
+    assert info.matched == "openai:gpt-4o-mini"
+    assert info.rates.per_mtok()["input"] == pytest.approx(0.15)
+    assert info.rates.per_mtok()["cached_input"] == pytest.approx(0.075)
+
+
+def test_estimate_prices_hypothetical_counts() -> None:
+    """estimate() prices counts without a call having been made."""
+    got = pricing.estimate("gpt-4o", 1000, 200, cached_input_tokens=600)
+    assert got == pytest.approx(400 * 2.5e-6 + 600 * 1.25e-6 + 200 * 10e-6)
+
+
+def _raw(payload: RawUsage) -> tuple[RawUsage, None, None]:
+    return payload, None, None
+
+
+def test_emitted_record_carries_cost_and_source(
+    records: Callable[[], list[TokenUsageRecord]],
+) -> None:
+    """A record built by the pipeline has cost_usd and price_source filled in."""
+    usage = RawUsage(prompt=1000, completion=200, cached=600)
+    _capture.emit("openai", "chat.completions", "gpt-4o", usage, _raw, _capture.now())
+    (record,) = records()
+    assert record.cost_usd == pytest.approx(0.00375)
+    assert record.price_source is not None
+    assert record.price_source.startswith("genai-prices")
+
+
+def test_scope_counts_unknown_models_as_unpriced(memory: object) -> None:
+    """A scope's cost is a lower bound and says how many records had no price."""
+    with ai_tokentrace.trace_tokens("mix") as scope:
+        _capture.emit("openai", "chat.completions", "gpt-4o", RawUsage(1000, 0), _raw, 0.0)
+        _capture.emit("openai", "chat.completions", "acme-x", RawUsage(1000, 0), _raw, 0.0)
+    assert scope.unpriced == 1
+    assert scope.cost_usd == pytest.approx(1000 * 2.5e-6)
+
+
+@pytest.mark.subprocess
+def test_import_does_not_load_the_price_table() -> None:
+    """`import ai_tokentrace` leaves genai-prices unimported (it loads on the first record)."""
+    code = "import sys, ai_tokentrace; print('genai_prices' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
