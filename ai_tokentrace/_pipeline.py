@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import os
+import sys
 import threading
 import time
 import weakref
@@ -329,6 +330,8 @@ class Pipeline:
         self._lanes = [_Lane(s, settings) for s in self.services]
         self._direct: dict[int, _Lane] = {}
         self._queue: deque[Capture] = deque()
+        self._overflow: deque[Capture] = deque()  # past the bound, for services that spill
+        self._overflow_pending = False
         self._recorded = _Counter()
         self._dropped = _Counter()
         self._lock = threading.Lock()
@@ -350,6 +353,8 @@ class Pipeline:
             return
         q = self._queue
         if len(q) >= self.settings.max_queue_size:
+            if self._spill_overflow_later(capture):
+                return
             self._dropped.inc()
             self._warn_overflow.warn(
                 "ai-tokentrace queue full (%d records); record dropped. Raise "
@@ -364,6 +369,40 @@ class Pipeline:
         elif len(q) >= self.settings.batch_size and not self._wake_pending:
             self._wake_pending = True
             async_utils.call_soon(self._set_wake)
+
+    def _spill_overflow_later(self, capture: Capture) -> bool:
+        """Rare path: keep an overflowing capture for the services that have a spill file."""
+        if len(self._overflow) >= self.settings.max_queue_size or not any(
+            lane.service.spill_path is not None for lane in self._lanes
+        ):
+            return False
+        self._overflow.append(capture)
+        self._recorded.inc()
+        if not self._overflow_pending:
+            self._overflow_pending = True
+            async_utils.call_soon(self._spill_overflow)
+        return True
+
+    def _spill_overflow(self) -> None:
+        """On the loop: overflowed records go to each spilling lane's file, not to its queue."""
+        self._overflow_pending = False
+        captures = list(self._overflow)
+        for _ in captures:
+            self._overflow.popleft()
+        if not captures:
+            return
+        records = []
+        for capture in captures:
+            try:
+                records.append(capture.record())
+            except Exception:
+                self._dropped.inc()
+        for lane in self._lanes:
+            if lane.service.spill_path is not None:
+                lane._overflow(records)
+            else:
+                for _ in records:
+                    lane.dropped.inc()
 
     def lane_for(self, service: TokenUsageService) -> _Lane:
         for lane in self._lanes:
@@ -424,6 +463,7 @@ class Pipeline:
     async def _aflush(self) -> bool:
         if self._task is None and self._started:
             self._start_on_loop()
+        self._spill_overflow()
         await self._drain()
         lanes = self._all_lanes()
         await asyncio.gather(*(lane.wait_handled(lane.received.value) for lane in lanes))
@@ -498,6 +538,7 @@ class Pipeline:
             "failed": sum(lane.failed for lane in lanes),
             "spilled": sum(lane.spilled for lane in lanes),
             "retried": sum(lane.retried for lane in lanes),
+            "replayed": _replayed(),
             "queued": len(self._queue) + sum(len(lane.pending) for lane in lanes),
             "services": per_service,
         }
@@ -505,6 +546,8 @@ class Pipeline:
     def _reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._queue = deque()
+        self._overflow = deque()
+        self._overflow_pending = False
         self._recorded = _Counter()
         self._dropped = _Counter()
         self._started = False
@@ -514,6 +557,12 @@ class Pipeline:
         self._lost_mark = 0
         for lane in self._all_lanes():
             lane.reset_after_fork()
+
+
+def _replayed() -> int:
+    """Records delivered by ``ai-tokentrace replay`` in this process (0 if never used)."""
+    replay = sys.modules.get("ai_tokentrace._replay")
+    return int(replay.replayed_count()) if replay is not None else 0
 
 
 async def _close_lanes(lanes: list[_Lane], timeout: float) -> None:
@@ -623,6 +672,7 @@ def stats() -> dict[str, Any]:
             "failed": 0,
             "spilled": 0,
             "retried": 0,
+            "replayed": _replayed(),
             "queued": 0,
             "services": {},
         }

@@ -118,6 +118,27 @@ def test_queue_overflow_drops_counts_and_warns(caplog: pytest.LogCaptureFixture)
     assert len(svc.records) == 4
 
 
+def test_queue_overflow_is_spilled_for_services_with_a_spill_file(tmp_path: Path) -> None:
+    """Past the queue bound, a service that spills gets the overflow in its file, not dropped."""
+    svc = SignalService()
+    svc.spill_path = tmp_path / "overflow.jsonl"
+    ai_tokentrace.configure(service=svc, max_queue_size=2, batch_size=1000, flush_interval=FOREVER)
+    emit_usage()
+    assert ai_tokentrace.flush(30)
+    release = block_loop()
+    try:
+        for n in range(4):
+            emit_usage(prompt=n)
+    finally:
+        release.set()
+    ai_tokentrace.flush(30)
+    s = ai_tokentrace.stats()
+    assert s["dropped"] == 0
+    assert s["spilled"] == 2
+    assert len(svc.records) == 3
+    assert len(svc.spill_path.read_text().splitlines()) == 2
+
+
 def test_failing_service_is_isolated_and_counted(caplog: pytest.LogCaptureFixture) -> None:
     """One service raising does not stop the others; the failure is logged, never raised."""
     bad, good = FailingService(ValueError("boom")), InMemoryTokenUsageService()
@@ -290,7 +311,16 @@ def test_stats_has_every_counter() -> None:
     emit_usage()
     ai_tokentrace.flush(30)
     s = ai_tokentrace.stats()
-    assert {"recorded", "exported", "dropped", "failed", "spilled", "retried", "queued"} <= set(s)
+    assert {
+        "recorded",
+        "exported",
+        "dropped",
+        "failed",
+        "spilled",
+        "retried",
+        "replayed",
+        "queued",
+    } <= set(s)
     assert s["recorded"] == 1
     assert s["exported"] == 1
     assert s["queued"] == 0
