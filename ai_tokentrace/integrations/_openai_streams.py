@@ -1,0 +1,227 @@
+"""Transparent proxies around OpenAI ``Stream`` / ``AsyncStream``: one record per stream.
+
+The caller's object keeps behaving as before (iteration, ``with``, ``close()``, ``.response``,
+the SDK's stream helpers on top). Per chunk the proxy only notices the one that carries usage;
+the record is emitted once, at the end, on ``close()``, on leaving ``with``, on an error, or when
+an abandoned stream is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+
+from .._internal import internal_error
+
+if TYPE_CHECKING:
+    from .openai import _Call
+
+__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "noticer_for"]
+
+_BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
+
+# Responses stream events: the terminal ones carry the full response with usage.
+_RESPONSES_FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# None: older SDKs turn an ``event: error`` SSE into an untyped object (``.event == "error"``).
+_RESPONSES_WATCH = _RESPONSES_FINAL | {"response.created", "error", None}
+
+# A noticer looks at one chunk: returns True to hide it from the caller (our injected usage chunk).
+Noticer = Callable[["StreamState", Any], bool]
+
+
+class StreamState:
+    """One stream's bookkeeping, kept off the proxy so per-chunk updates are plain slot stores."""
+
+    __slots__ = ("call", "done", "error", "failed", "notice", "payload", "response_id", "stream")
+
+    def __init__(self, stream: Any, call: _Call) -> None:
+        self.stream = stream
+        self.call = call
+        self.notice = noticer_for(call.operation)
+        self.payload: Any = None  # the object holding usage, once seen
+        self.response_id: str | None = None  # Responses: from response.created
+        self.failed = False  # Responses: response.failed seen
+        self.error: str | None = None  # Responses: an error event's code
+        self.done = False
+
+    def request_id(self) -> str | None:
+        try:
+            rid = self.stream.response.headers.get("x-request-id")
+        except Exception:
+            return None
+        return rid if isinstance(rid, str) else None
+
+    def finalise(self, ended: bool, exc: BaseException | None = None) -> None:
+        """Emit the stream's one record (only the first call does anything)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            _finish_stream(self, ended, exc)
+        except Exception:
+            internal_error("openai stream finalise")
+
+
+def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -> None:
+    global _finish_stream
+    from .openai import finish_stream  # the adapter imports this module: bind it late, once
+
+    _finish_stream = finish_stream
+    finish_stream(state, ended, exc)
+
+
+def _notice_completion(state: StreamState, chunk: Any) -> bool:
+    """Chat/legacy completions: the usage chunk is the last; with injection it has no choices."""
+    if getattr(chunk, "usage", None) is None:
+        return False
+    state.payload = chunk
+    return bool(state.call.injected) and not getattr(chunk, "choices", None)
+
+
+def _error_code(code: Any) -> str:
+    return code if isinstance(code, str) and code else "error"
+
+
+def _notice_responses(state: StreamState, chunk: Any) -> bool:
+    kind = getattr(chunk, "type", None)
+    if kind in _RESPONSES_WATCH:
+        if kind is None:
+            if getattr(chunk, "event", None) == "error":
+                data = getattr(chunk, "data", None)
+                state.error = _error_code(data.get("code") if isinstance(data, dict) else None)
+            return False
+        if kind == "error":  # the server gave up mid-stream; the SDK yields this as an event
+            state.error = _error_code(getattr(chunk, "code", None))
+            return False
+        response = getattr(chunk, "response", None)
+        if kind == "response.created":
+            state.response_id = getattr(response, "id", None)
+        else:
+            state.payload = response
+            if kind == "response.failed":
+                state.failed = True
+    return False
+
+
+def _notice_usage(state: StreamState, chunk: Any) -> bool:
+    """Images / audio streams: the ``*.completed`` / ``*.done`` event carries usage."""
+    if getattr(chunk, "usage", None) is not None:
+        state.payload = chunk
+    return False
+
+
+def noticer_for(operation: str) -> Noticer:
+    if operation in ("chat.completions", "completions"):
+        return _notice_completion
+    if operation == "responses":
+        return _notice_responses
+    return _notice_usage
+
+
+class StreamProxy(_BaseProxy):  # type: ignore[misc]
+    """Wraps ``openai.Stream``; looks and behaves like it."""
+
+    def __init__(self, wrapped: Any, call: _Call) -> None:
+        super().__init__(wrapped)
+        self._self_s = StreamState(wrapped, call)
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        s = self._self_s
+        while True:
+            try:
+                chunk = s.stream.__next__()
+            except StopIteration:
+                s.finalise(True)
+                raise
+            except BaseException as exc:
+                s.finalise(False, exc)
+                raise
+            if not s.notice(s, chunk):
+                return chunk
+
+    def __enter__(self) -> StreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_s.finalise(False)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_s.finalise(False)
+
+    def __del__(self) -> None:
+        # An abandoned stream: record what we know (status "partial" before usage arrived).
+        state = getattr(self, "_self_s", None)
+        if state is not None and not state.done:
+            with contextlib.suppress(Exception):
+                state.finalise(False)
+
+
+class AsyncStreamProxy(_BaseProxy):  # type: ignore[misc]
+    """Wraps ``openai.AsyncStream``; looks and behaves like it."""
+
+    def __init__(self, wrapped: Any, call: _Call) -> None:
+        super().__init__(wrapped)
+        self._self_s = StreamState(wrapped, call)
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        s = self._self_s
+        while True:
+            try:
+                chunk = await s.stream.__anext__()
+            except StopAsyncIteration:
+                s.finalise(True)
+                raise
+            except BaseException as exc:
+                s.finalise(False, exc)
+                raise
+            if not s.notice(s, chunk):
+                return chunk
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_s.finalise(False)
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_s.finalise(False)
+
+    def __del__(self) -> None:
+        state = getattr(self, "_self_s", None)
+        if state is not None and not state.done:
+            with contextlib.suppress(Exception):
+                state.finalise(False)

@@ -1,0 +1,616 @@
+"""OpenAI adapter: every usage-bearing call counted exactly once, streams included.
+
+Hook depth: the client's ``request`` (``SyncAPIClient.request`` / ``AsyncAPIClient.request``).
+Every resource method (``create``, ``parse``, ``stream``, ``compact``, images, audio, on
+``OpenAI`` and ``AzureOpenAI`` alike) ends there exactly once per user call, retries included,
+and it sees the request options (path, method, body) before anything is sent. So one pair of
+patches counts ``chat.completions.parse`` (which skips ``create``), the ``stream()`` helpers, and
+``with_raw_response`` bound before or after ``instrument()``. What ``request`` returns decides
+the rest:
+
+* a parsed model: emitted now;
+* a ``Stream`` / ``AsyncStream``: returned inside a transparent proxy that emits once;
+* a raw response (``with_raw_response`` / ``with_streaming_response``): its ``parse`` is
+  wrapped on that one instance, and the first parse is counted.
+
+When ``request`` is missing (an SDK we do not know), the public resource methods are patched
+instead. Counted: POST to the paths in :data:`ROUTES`; not retrieve/list/cancel or
+``responses.input_tokens``. Background responses are counted once, when a retrieve or stream of
+the same id brings their usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._capture import before_call, emit, now
+from .._internal import internal_error, logger, suppressed
+from .._scope import Scope, current_scope
+from ._base import PatchTarget
+from ._openai_extract import EXTRACTORS
+from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState
+
+__all__ = [
+    "INTEGRATION",
+    "MIN_OPENAI_VERSION",
+    "ROUTES",
+    "OpenAIIntegration",
+    "finish_stream",
+]
+
+MIN_OPENAI_VERSION = "1.40.0"
+
+# POST path (as the resource methods pass it, before Azure rewrites it) -> operation.
+ROUTES: dict[str, str] = {
+    "/chat/completions": "chat.completions",
+    "/responses": "responses",
+    "/responses/compact": "responses",
+    "/completions": "completions",
+    "/embeddings": "embeddings",
+    "/images/generations": "images",
+    "/images/edits": "images",
+    "/images/variations": "images",
+    "/audio/transcriptions": "audio.transcriptions",
+}
+
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_INJECTABLE = frozenset({"chat.completions", "completions"})
+_AZURE = "azure.ai.openai"
+_MAX_PENDING = 10_000
+
+
+class _Call:
+    """What the hot path captured when a counted call began."""
+
+    __slots__ = (
+        "background",
+        "injected",
+        "model",
+        "operation",
+        "pending_id",
+        "provider",
+        "scope",
+        "started",
+    )
+
+    def __init__(
+        self,
+        provider: str,
+        operation: str,
+        model: str | None,
+        started: float,
+        scope: Scope | None,
+        background: bool = False,
+    ) -> None:
+        self.provider = provider
+        self.operation = operation
+        self.model = model
+        self.started = started
+        self.scope = scope
+        self.background = background
+        self.injected = False
+        self.pending_id: str | None = None  # set on a retrieve of a pending background response
+
+
+# Background responses created without usage, by id, until a retrieve or stream brings it.
+# dict.pop is atomic, so two racing retrieves cannot both count the same response.
+_pending: dict[str, _Call] = {}
+# Clients (by base URL) that rejected the injected stream_options: never inject there again.
+_no_inject: set[str] = set()
+_provider_by_type: dict[type, str] = {}
+_STREAM_TYPES: tuple[type, ...] = ()
+_ASYNC_STREAM_TYPES: tuple[type, ...] = ()
+_RAW_TYPES: tuple[type, ...] = ()
+
+
+def _resolve_types() -> None:
+    """Look the SDK's stream and raw-response classes up once (each defensively)."""
+    global _STREAM_TYPES, _ASYNC_STREAM_TYPES, _RAW_TYPES
+    streams: list[type] = []
+    astreams: list[type] = []
+    raws: list[type] = []
+    for module, name, into in (
+        ("openai._streaming", "Stream", streams),
+        ("openai._streaming", "AsyncStream", astreams),
+        ("openai._response", "BaseAPIResponse", raws),
+        ("openai._legacy_response", "LegacyAPIResponse", raws),
+    ):
+        try:
+            into.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            logger.debug("ai-tokentrace: openai has no %s.%s", module, name)
+    _STREAM_TYPES, _ASYNC_STREAM_TYPES, _RAW_TYPES = tuple(streams), tuple(astreams), tuple(raws)
+
+
+def _provider(client: Any) -> str:
+    cls = type(client)
+    p = _provider_by_type.get(cls)
+    if p is None:
+        p = "openai"
+        try:
+            from openai.lib.azure import BaseAzureClient
+
+            if issubclass(cls, BaseAzureClient):
+                p = _AZURE
+        except ImportError:  # pragma: no cover - very old SDKs
+            if "Azure" in cls.__name__:
+                p = _AZURE
+        _provider_by_type[cls] = p
+    return p
+
+
+def _settings_inject() -> bool:
+    from .. import _pipeline
+
+    return bool(_pipeline.current().settings.inject_stream_usage)
+
+
+def _azure_supports_usage(client: Any) -> bool:
+    """Azure accepts ``stream_options`` from api-version 2024-09-01 on (and on the v1 API)."""
+    version = getattr(client, "_api_version", None)
+    if not isinstance(version, str) or not version[:1].isdigit():
+        return True
+    return version >= "2024-09-01"
+
+
+def _caller_asked_usage(body: Mapping[str, Any], extra: Any) -> bool:
+    for source in (extra, body):
+        if isinstance(source, Mapping):
+            so = source.get("stream_options")
+            if isinstance(so, Mapping) and so.get("include_usage"):
+                return True
+    return False
+
+
+def _inject(options: Any, body: Mapping[str, Any]) -> Any:
+    """A copy of the request options asking for usage; the caller's objects stay untouched."""
+    so = body.get("stream_options")
+    new_body = dict(body)
+    new_body["stream_options"] = {**(so if isinstance(so, Mapping) else {}), "include_usage": True}
+    extra = getattr(options, "extra_json", None)
+    copier = getattr(options, "model_copy", None)
+    new = copier() if copier is not None else copy.copy(options)
+    new.json_data = new_body
+    if isinstance(extra, Mapping) and "stream_options" in extra:
+        new.extra_json = {k: v for k, v in extra.items() if k != "stream_options"}
+    return new
+
+
+def _begin_request(
+    client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Call | None, tuple[Any, ...], dict[str, Any]]:
+    """Decide whether this request is counted; maybe ask for streamed usage. Our code only."""
+    options: Any = args[1] if len(args) > 1 else kwargs["options"]
+    url = options.url
+    op = ROUTES.get(url)
+    method = options.method
+    if op is None:
+        if (
+            _pending
+            and isinstance(url, str)
+            and url.startswith("/responses/")
+            and method.lower() == "get"
+        ):
+            rid = url[len("/responses/") :]
+            if rid in _pending:
+                call = _Call(_provider(client), "responses", None, now(), None)
+                call.pending_id = rid
+                return call, args, kwargs
+        return None, args, kwargs
+    if method != "post" and method.lower() != "post":
+        return None, args, kwargs
+    body = getattr(options, "json_data", None)
+    if type(body) is not dict and not isinstance(body, Mapping):
+        body = {}
+    provider = _provider(client)
+    model = body.get("model")
+    if provider == _AZURE:
+        model = getattr(client, "_azure_deployment", None) or model
+    background = False
+    if op == "responses":
+        extra = getattr(options, "extra_json", None)
+        background = bool(body.get("background")) or (
+            isinstance(extra, Mapping) and bool(extra.get("background"))
+        )
+    call = _Call(
+        provider, op, model if isinstance(model, str) else None, now(), current_scope(), background
+    )
+    stream = kwargs.get("stream", False) if len(args) < 3 else args[2]
+    if stream and op in _INJECTABLE:
+        headers = getattr(options, "headers", None)
+        raw = isinstance(headers, Mapping) and headers.get(_RAW_HEADER)
+        if (
+            not raw
+            and not _caller_asked_usage(body, getattr(options, "extra_json", None))
+            and _settings_inject()
+            and str(getattr(client, "base_url", "")) not in _no_inject
+            and (provider != _AZURE or _azure_supports_usage(client))
+        ):
+            new_options = _inject(options, body)
+            if len(args) > 1:
+                args = (args[0], new_options, *args[2:])
+            else:
+                kwargs = {**kwargs, "options": new_options}
+            call.injected = True
+    return call, args, kwargs
+
+
+def _rejected_injection(exc: BaseException) -> bool:
+    """A 400 that names ``stream_options``: the server does not take what we added."""
+    status = getattr(exc, "status_code", None)
+    return status in (400, 422) and "stream_options" in str(exc)
+
+
+def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
+    """Count (or arrange to count) what ``request`` returned. Our code only; never raises."""
+    try:
+        if isinstance(result, _STREAM_TYPES):
+            return StreamProxy(result, call)
+        if isinstance(result, _ASYNC_STREAM_TYPES):
+            return AsyncStreamProxy(result, call)
+        if isinstance(result, _RAW_TYPES):
+            _hook_raw(call, result)
+            return result
+        _count(call, result, request_id)
+    except Exception:
+        internal_error("openai finish")
+    return result
+
+
+def _request_id_of(obj: Any) -> str | None:
+    """The SDK's ``_request_id`` without pydantic's slow AttributeError path when it is unset."""
+    private = getattr(obj, "__pydantic_private__", None)
+    if type(private) is dict:
+        rid = private.get("_request_id")
+        return rid if type(rid) is str else None
+    return None
+
+
+def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
+    """A non-streamed result: emit it (background responses wait for their usage)."""
+    if call.pending_id is not None:
+        if getattr(result, "usage", None) is None:
+            return
+        original = _pending.pop(call.pending_id, None)
+        if original is not None:
+            _emit_for(original, result, request_id=_request_id_of(result) or request_id)
+        return
+    status = "ok"
+    if call.operation == "responses":
+        usage = getattr(result, "usage", None)
+        if usage is None and call.background:
+            rid = getattr(result, "id", None)
+            if isinstance(rid, str):
+                _remember(rid, call)
+                return
+        if getattr(result, "status", None) == "failed":
+            status = "error"
+    emit(
+        call.provider,
+        call.operation,
+        call.model,
+        result,
+        EXTRACTORS[call.operation],
+        call.started,
+        status=status,
+        request_id=_request_id_of(result) or request_id,
+        scope=call.scope,
+    )
+
+
+def _emit_for(call: _Call, payload: Any, **kw: Any) -> None:
+    emit(
+        call.provider,
+        call.operation,
+        call.model,
+        payload,
+        EXTRACTORS[call.operation],
+        call.started,
+        scope=call.scope,
+        **kw,
+    )
+
+
+def _remember(rid: str, call: _Call) -> None:
+    if len(_pending) >= _MAX_PENDING:
+        with contextlib.suppress(StopIteration, RuntimeError):
+            _pending.pop(next(iter(_pending)), None)
+    _pending[rid] = call
+
+
+def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -> None:
+    """Called once per stream (end, close, ``with`` exit, error, garbage collection)."""
+    call = state.call
+    payload = state.payload
+    if call.pending_id is not None:  # a retrieve stream of a background response
+        if payload is not None:
+            original = _pending.pop(call.pending_id, None)
+            if original is not None:
+                _emit_for(original, payload, streamed=True, request_id=state.request_id())
+        return
+    if payload is None and call.background and state.response_id and not ended:
+        _remember(state.response_id, call)  # its usage arrives later, via retrieve
+        return
+    if state.failed:
+        status, error_type = "error", "response.failed"
+    elif exc is not None:
+        status, error_type = ("error" if payload is not None else "partial"), type(exc).__name__
+    elif payload is None and state.error is not None:
+        status, error_type = "partial", state.error
+    elif payload is not None or ended:
+        status, error_type = "ok", None
+    else:
+        status, error_type = "partial", None
+    emit(
+        call.provider,
+        call.operation,
+        call.model,
+        payload,
+        EXTRACTORS[call.operation],
+        call.started,
+        streamed=True,
+        status=status,
+        error_type=error_type,
+        request_id=state.request_id(),
+        usage_available=payload is not None,
+        scope=call.scope,
+    )
+
+
+# -- raw responses (with_raw_response / with_streaming_response) --------------------------------
+def _after_parse(state: list[Any], result: Any) -> Any:
+    call: _Call | None = state[0]
+    if call is None:  # counted already: hand back the same proxy for a cached stream
+        proxy = state[1]
+        if proxy is not None and result is proxy.__wrapped__:
+            return proxy
+        return result
+    state[0] = None
+    out = _finish(call, result, state[2])
+    if out is not result:
+        state[1] = out
+    return out
+
+
+def _hook_raw(call: _Call, raw: Any) -> None:
+    """Count the first ``parse()`` of this raw response (the SDK caches parses)."""
+    original = raw.parse
+    headers = getattr(raw, "headers", None)
+    rid = headers.get("x-request-id") if headers is not None else None
+    state: list[Any] = [call, None, rid if isinstance(rid, str) else None]
+    if inspect.iscoroutinefunction(original):
+
+        async def aparse(*args: Any, **kwargs: Any) -> Any:
+            result = await original(*args, **kwargs)
+            return _after_parse_safe(state, result)
+
+        raw.parse = aparse
+    else:
+
+        def parse(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            return _after_parse_safe(state, result)
+
+        raw.parse = parse
+
+
+def _after_parse_safe(state: list[Any], result: Any) -> Any:
+    try:
+        return _after_parse(state, result)
+    except Exception:
+        internal_error("openai raw parse")
+        return result
+
+
+# -- the wrappers --------------------------------------------------------------------------------
+def _sync_request(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if suppressed():
+        return wrapped(*args, **kwargs)
+    call: _Call | None = None
+    try:
+        call, args, kwargs = _begin_request(instance, args, kwargs)
+    except Exception:
+        internal_error("openai request")
+    if call is None:
+        return wrapped(*args, **kwargs)
+    before_call(call.provider, call.model)
+    if call.injected:
+        try:
+            result = wrapped(*args, **kwargs)
+        except Exception as exc:
+            if not _rejected_injection(exc):
+                raise
+            _no_inject.add(str(getattr(instance, "base_url", "")))
+            call.injected = False
+            args, kwargs = _original_args(args, kwargs)
+            result = wrapped(*args, **kwargs)
+    else:
+        result = wrapped(*args, **kwargs)
+    return _finish(call, result)
+
+
+async def _async_request(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if suppressed():
+        return await wrapped(*args, **kwargs)
+    call: _Call | None = None
+    try:
+        call, args, kwargs = _begin_request(instance, args, kwargs)
+    except Exception:
+        internal_error("openai request")
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    before_call(call.provider, call.model)
+    if call.injected:
+        try:
+            result = await wrapped(*args, **kwargs)
+        except Exception as exc:
+            if not _rejected_injection(exc):
+                raise
+            _no_inject.add(str(getattr(instance, "base_url", "")))
+            call.injected = False
+            args, kwargs = _original_args(args, kwargs)
+            result = await wrapped(*args, **kwargs)
+    else:
+        result = await wrapped(*args, **kwargs)
+    return _finish(call, result)
+
+
+def _original_args(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Undo the injection (the options copy) so the request goes out as the caller made it."""
+    options = args[1] if len(args) > 1 else kwargs["options"]
+    body = dict(options.json_data)
+    so = dict(body.get("stream_options") or {})
+    so.pop("include_usage", None)
+    if so:
+        body["stream_options"] = so
+    else:
+        body.pop("stream_options", None)
+    new = options.model_copy() if hasattr(options, "model_copy") else copy.copy(options)
+    new.json_data = body
+    if len(args) > 1:
+        return (args[0], new, *args[2:]), kwargs
+    return args, {**kwargs, "options": new}
+
+
+# -- fallback: public resource methods (when the client's request is not where we expect) --------
+_RESOURCE_FALLBACK: tuple[tuple[str, str, str], ...] = (
+    ("openai.resources.chat.completions", "Completions", "chat.completions"),
+    ("openai.resources.chat.completions.completions", "Completions", "chat.completions"),
+    ("openai.resources.completions", "Completions", "completions"),
+    ("openai.resources.embeddings", "Embeddings", "embeddings"),
+    ("openai.resources.responses.responses", "Responses", "responses"),
+)
+
+
+def _resource_wrapper(operation: str, is_async: bool) -> Any:
+    def begin(instance: Any, kwargs: dict[str, Any]) -> _Call:
+        client = getattr(instance, "_client", None)
+        model = kwargs.get("model")
+        return _Call(
+            _provider(client),
+            operation,
+            model if isinstance(model, str) else None,
+            now(),
+            current_scope(),
+            bool(kwargs.get("background")),
+        )
+
+    if is_async:
+
+        async def awrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            if suppressed():
+                return await wrapped(*args, **kwargs)
+            call = begin(instance, kwargs)
+            before_call(call.provider, call.model)
+            return _finish(call, await wrapped(*args, **kwargs))
+
+        return awrapper
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if suppressed():
+            return wrapped(*args, **kwargs)
+        call = begin(instance, kwargs)
+        before_call(call.provider, call.model)
+        return _finish(call, wrapped(*args, **kwargs))
+
+    return wrapper
+
+
+def _fallback_targets() -> list[PatchTarget]:
+    """Public resource methods, each class once (some are re-exported under two modules)."""
+    targets: list[PatchTarget] = []
+    seen: set[int] = set()
+    for module, cls, op in _RESOURCE_FALLBACK:
+        for prefix, is_async in (("", False), ("Async", True)):
+            try:
+                resolved = getattr(importlib.import_module(module), prefix + cls)
+            except (ImportError, AttributeError):
+                continue
+            if id(resolved) in seen:
+                continue
+            seen.add(id(resolved))
+            for method in ("create", "parse"):
+                if callable(getattr(resolved, method, None)):
+                    wrapper = _resource_wrapper(op, is_async)
+                    targets.append(PatchTarget(module, f"{prefix}{cls}.{method}", wrapper))
+    return targets
+
+
+# -- decorator-only mode -------------------------------------------------------------------------
+_OPERATION_BY_TYPE: dict[str, str] = {
+    "ChatCompletion": "chat.completions",
+    "ParsedChatCompletion": "chat.completions",
+    "Response": "responses",
+    "ParsedResponse": "responses",
+    "CompactedResponse": "responses",
+    "Completion": "completions",
+    "CreateEmbeddingResponse": "embeddings",
+    "ImagesResponse": "images",
+    "Transcription": "audio.transcriptions",
+    "TranscriptionVerbose": "audio.transcriptions",
+    "TranscriptionDiarized": "audio.transcriptions",
+}
+
+
+class OpenAIIntegration:
+    """The adapter object the generic instrumentation drives."""
+
+    name = "openai"
+    root_module = "openai"
+
+    def patch_targets(self) -> Sequence[PatchTarget]:
+        _resolve_types()
+        try:
+            base = importlib.import_module("openai._base_client")
+            ok = callable(getattr(base.SyncAPIClient, "request", None)) and callable(
+                getattr(base.AsyncAPIClient, "request", None)
+            )
+        except (ImportError, AttributeError):
+            ok = False
+        if ok:
+            return [
+                PatchTarget(
+                    "openai._base_client", "SyncAPIClient.request", _sync_request, required=True
+                ),
+                PatchTarget(
+                    "openai._base_client", "AsyncAPIClient.request", _async_request, required=True
+                ),
+            ]
+        logger.warning("ai-tokentrace: openai client request() not found; patching public methods")
+        return _fallback_targets()
+
+    def capture_returned(self, obj: object) -> bool:
+        op = None
+        for cls in type(obj).__mro__:
+            op = _OPERATION_BY_TYPE.get(cls.__name__)
+            if op is not None:
+                break
+        if op is None:
+            return False
+        model = getattr(obj, "model", None)
+        emit(
+            "openai",
+            op,
+            model if isinstance(model, str) else None,
+            obj,
+            EXTRACTORS[op],
+            now(),
+            request_id=_request_id_of(obj),
+        )
+        return True
+
+
+INTEGRATION = OpenAIIntegration()

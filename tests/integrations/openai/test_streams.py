@@ -1,0 +1,179 @@
+"""Streams: the caller's object behaves as before; one record per stream, finalised once."""
+
+from __future__ import annotations
+
+import gc
+
+import openai
+import pytest
+
+import ai_tokentrace
+
+from .conftest import MESSAGES, Api, require
+
+pytestmark = pytest.mark.usefixtures("instrumented")
+
+
+def _chat(stream_options: dict | None = None, model: str = "gpt-4o-mini"):  # type: ignore[no-untyped-def]
+    kwargs = {} if stream_options is None else {"stream_options": stream_options}
+    return lambda c: c.chat.completions.create(
+        model=model, messages=MESSAGES, stream=True, **kwargs
+    )
+
+
+def _shape(chunks: list) -> list:  # type: ignore[type-arg]
+    return [(len(ch.choices), ch.usage is not None) for ch in chunks]
+
+
+async def test_caller_sees_the_chunks_it_would_have_seen(api: Api, records) -> None:
+    """With usage injected, the usage-only chunk is hidden: every chunk still has a choice."""
+    ai_tokentrace.uninstrument()
+    bare = await api.drain(await api.call(_chat()))
+    ai_tokentrace.instrument(integrations=["openai"])
+    seen = await api.drain(await api.call(_chat()))
+    assert _shape(seen) == _shape(bare)
+    assert all(ch.choices for ch in seen)
+    assert api.sent[-1]["stream_options"] == {"include_usage": True}
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens) == (True, 24)
+
+
+async def test_request_untouched_when_caller_asked_for_usage(api: Api, records) -> None:
+    """A caller asking for usage gets its request as sent and sees the usage chunk itself."""
+    options = {"include_usage": True}
+    chunks = await api.drain(await api.call(_chat(options)))
+    assert options == {"include_usage": True}
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert api.sent[-1]["stream_options"] == {"include_usage": True}
+    [rec] = records()
+    assert rec.output_tokens == 24
+
+
+async def test_callers_stream_options_are_not_mutated(api: Api, records) -> None:
+    """Injection works on a copy: the caller's stream_options dict is left as it was."""
+    options = {"include_obfuscation": False}
+    await api.drain(await api.call(_chat(options)))
+    assert options == {"include_obfuscation": False}
+    assert api.sent[-1]["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert records()[0].usage_available
+
+
+async def test_injection_off_records_usage_unavailable(api: Api, memory, records) -> None:
+    """With inject_stream_usage off the request is untouched and the record says so."""
+    ai_tokentrace.configure(service=memory, inject_stream_usage=False)
+    await api.drain(await api.call(_chat()))
+    assert "stream_options" not in api.sent[-1]
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.total_tokens) == ("ok", False, 0)
+
+
+async def test_stream_is_still_an_sdk_stream(api: Api, records) -> None:
+    """The proxy passes isinstance checks and exposes the SDK stream's attributes."""
+    stream = await api.call(_chat())
+    assert isinstance(stream, openai.AsyncStream if api.is_async else openai.Stream)
+    assert stream.response.status_code == 200
+    await api.drain(stream)
+    assert len(records()) == 1
+
+
+async def test_stream_used_as_context_manager(api: Api, records) -> None:
+    """Leaving ``with`` on a stream read to the end gives one ok record."""
+    if api.is_async:
+        async with await api.call(_chat()) as stream:
+            chunks = [c async for c in stream]
+    else:
+        with await api.call(_chat()) as stream:
+            chunks = list(stream)
+    assert chunks
+    [rec] = records()
+    assert rec.status == "ok"
+
+
+async def test_stream_left_early_through_with_is_partial(api: Api, records) -> None:
+    """Leaving ``with`` after the first chunk records a partial stream, once."""
+    if api.is_async:
+        async with await api.call(_chat()) as stream:
+            await stream.__anext__()
+    else:
+        with await api.call(_chat()) as stream:
+            next(stream)
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.streamed) == ("partial", False, True)
+
+
+async def test_stream_closed_early_is_partial(api: Api, records) -> None:
+    """close() before usage arrived records one partial stream; closing again adds nothing."""
+    stream = await api.call(_chat())
+    await api.close(stream)
+    await api.close(stream)
+    [rec] = records()
+    assert rec.status == "partial"
+
+
+def test_stream_broken_off_and_dropped_is_partial(records) -> None:
+    """A loop broken off and the stream dropped records one partial stream when collected."""
+    api = Api(
+        "sync", __import__("ai_tokentrace.testing.fake_openai").testing.fake_openai.FakeOpenAI()
+    )
+    stream = api.client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    for _ in stream:
+        break
+    del stream
+    gc.collect()
+    [rec] = records()
+    assert rec.status == "partial"
+
+
+async def test_stream_dropped_unconsumed_is_partial(api: Api, records) -> None:
+    """A stream never iterated and then dropped still gives one partial record."""
+    stream = await api.call(_chat())
+    del stream
+    gc.collect()
+    [rec] = records()
+    assert (rec.status, rec.streamed) == ("partial", True)
+
+
+async def test_chat_stream_error_passes_through_and_is_recorded(api: Api, records) -> None:
+    """An error mid-stream reaches the caller unchanged; the record is partial with its type."""
+    stream = await api.call(_chat(model="fake-stream-error"))
+    with pytest.raises(openai.APIError, match="fake stream broken off"):
+        await api.drain(stream)
+    [rec] = records()
+    assert (rec.status, rec.error_type) == ("partial", "APIError")
+
+
+async def test_responses_error_event_records_partial(api: Api, records) -> None:
+    """A Responses stream that ends on an error event is recorded partial with the error code."""
+    require(api, "responses")
+    stream = await api.call(
+        lambda c: c.responses.create(model="fake-stream-error", input="x", stream=True)
+    )
+    assert await api.drain(stream)
+    [rec] = records()
+    assert (rec.status, rec.error_type, rec.usage_available) == ("partial", "server_error", False)
+
+
+async def test_responses_stream_chunks_unchanged(api: Api, records) -> None:
+    """Responses streams are passed through event for event."""
+    require(api, "responses")
+    ai_tokentrace.uninstrument()
+    bare = await api.drain(
+        await api.call(lambda c: c.responses.create(model="gpt-5", input="Hi", stream=True))
+    )
+    ai_tokentrace.instrument(integrations=["openai"])
+    seen = await api.drain(
+        await api.call(lambda c: c.responses.create(model="gpt-5", input="Hi", stream=True))
+    )
+    assert [e.type for e in seen] == [e.type for e in bare]
+    assert len(records()) == 1
+
+
+async def test_scope_is_the_one_active_when_the_stream_started(api: Api, records) -> None:
+    """A stream consumed outside its scope is still attributed to the scope it started in."""
+    with ai_tokentrace.trace_tokens("chat-step", user_id="u1") as scope:
+        stream = await api.call(_chat())
+    await api.drain(stream)
+    [rec] = records()
+    assert (rec.trace_name, rec.user_id) == ("chat-step", "u1")
+    assert scope.usage.output_tokens == 24
