@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from . import _scope
 from ._internal import internal_error, suppressed
 from ._pricing import price_record
 from ._record import Counts, RawUsage, TokenUsageRecord, make_record, normalize, with_price
-from ._scope import Labels, Scope, current_scope, default_labels
+from ._scope import Labels, Scope, current_scope
 
 _NO_LABELS = Labels()
 
@@ -173,9 +174,7 @@ def _build(c: Capture) -> TokenUsageRecord:
         response_id = response_id or rid
     counts = normalize(raw) if raw is not None else _ZERO
     scope = c.scope
-    labels = scope.labels if scope is not None else default_labels()
-    if labels is None:
-        labels = _NO_LABELS
+    labels = scope.labels if scope is not None else _NO_LABELS
     rec = make_record(
         (
             format_record_id(c.prefix, c.seq),
@@ -260,6 +259,8 @@ def emit(
             return None
         if scope is ...:
             scope = current_scope()
+        if scope is None:
+            scope = _scope.default_scope
         c = Capture(
             provider,
             operation,

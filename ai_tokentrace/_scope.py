@@ -117,9 +117,10 @@ def set_default_labels(
     metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Per-process defaults, e.g. ``set_default_labels(metadata={"service": "api"})``."""
-    global _default_labels
+    global _default_labels, default_scope
     labels = Labels().child(name, user_id, session_id, tags, metadata)
     _default_labels = None if labels == Labels() else labels
+    default_scope = _DefaultScope(_default_labels) if _default_labels is not None else None
 
 
 class Scope:
@@ -171,6 +172,21 @@ class Scope:
             f"output={u.output_tokens} cost_usd={self.cost_usd:.6f}>"
         )
 
+
+class _DefaultScope(Scope):
+    """Carries the per-process default labels for calls made outside any scope; keeps nothing."""
+
+    __slots__ = ()
+
+    def __init__(self, labels: Labels) -> None:
+        super().__init__(labels, None)
+
+    def _add(self, capture: Capture) -> None:
+        pass
+
+
+# What a call outside any scope is labelled with, taken when the call completes.
+default_scope: Scope | None = _DefaultScope(_default_labels) if _default_labels else None
 
 _current: ContextVar[Scope | None] = ContextVar("ai_tokentrace_scope", default=None)
 

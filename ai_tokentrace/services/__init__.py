@@ -8,8 +8,8 @@ from ._base import RetryPolicy, TokenUsageService
 from ._logging import LoggingTokenUsageService
 
 if TYPE_CHECKING:
-    from ._jsonl import JsonlFileTokenUsageService
     from ._firestore import FirestoreTokenUsageService
+    from ._jsonl import JsonlFileTokenUsageService
     from ._pubsub import PubSubTokenUsageService
 
 __all__ = [
