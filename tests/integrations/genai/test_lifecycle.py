@@ -75,6 +75,7 @@ def test_decorator_only_mode_counts_a_returned_response(
     [rec] = records()
     assert rec.model == "gemini-fake-001"  # no request seen: the provider's model version
     assert (rec.provider, rec.total_tokens) == ("gcp.gemini", 36)
+    assert rec.trace_name == "answer"
 
 
 @needs_embed_usage

@@ -190,6 +190,7 @@ def test_decorator_only_mode_counts_the_returned_response(memory, records) -> No
     summarize()
     [rec] = records()
     assert (rec.operation, rec.model, rec.output_tokens) == ("chat.completions", "gpt-4o-mini", 24)
+    assert rec.trace_name == "summarize"
 
 
 def test_decorator_with_instrumentation_does_not_double_count(instrumented, records) -> None:
