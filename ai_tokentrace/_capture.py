@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import _scope
-from ._internal import internal_error, suppressed
+from ._internal import _suppressed, internal_error, suppressed
 from ._pricing import price_record
 from ._record import Counts, RawUsage, TokenUsageRecord, make_record, normalize, with_price
 from ._scope import Labels, Scope, current_scope
+from ._scope import _current as _current_scope
 
 _NO_LABELS = Labels()
 
@@ -40,16 +41,22 @@ __all__ = [
 Extraction = tuple["RawUsage | None", "str | None", "str | None"]
 Extractor = Callable[[Any], Extraction]
 
+
 # Record ids: a random per-process prefix (renewed in a forked child) and a counter. The hot
 # path takes only the counter's next value; the id string is formatted when the record is built.
-_prefix = os.urandom(8).hex()
+def _new_prefix() -> str:
+    raw = os.urandom(8).hex()
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-"
+
+
+_prefix = _new_prefix()
 _counter = itertools.count()
 _build_lock = threading.Lock()
 
 
 def format_record_id(prefix: str, n: int) -> str:
     """UUID-shaped (8-4-4-4-12 hex), unique across processes and forks."""
-    return f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{n >> 48 & 0xFFFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
+    return f"{prefix}{n >> 48 & 0xFFFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
 
 
 def new_record_id() -> str:
@@ -58,7 +65,7 @@ def new_record_id() -> str:
 
 def _renew_prefix() -> None:
     global _prefix, _counter, _build_lock
-    _prefix = os.urandom(8).hex()
+    _prefix = _new_prefix()
     _counter = itertools.count()
     _build_lock = threading.Lock()
 
@@ -255,10 +262,10 @@ def emit(
     ``scope`` defaults to the scope active now; streams pass the one active at request time.
     """
     try:
-        if suppressed():
+        if _suppressed.get():
             return None
         if scope is ...:
-            scope = current_scope()
+            scope = _current_scope.get()
         if scope is None:
             scope = _scope.default_scope
         c = Capture(
