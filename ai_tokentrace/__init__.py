@@ -6,16 +6,17 @@ pipeline (and asyncio with it) loads on the first record.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._budget import Budget, BudgetExceededError, install_budget
 from ._record import TokenUsage, TokenUsageRecord
 from ._scope import Scope, carry_scope, current_scope, set_default_labels, trace_tokens
 from .services._base import TokenUsageService
 from .services._logging import LoggingTokenUsageService
 
 if TYPE_CHECKING:
+    from ._budget import Budget, BudgetExceededError
     from .services._jsonl import JsonlFileTokenUsageService
 
 __all__ = [
@@ -46,11 +47,15 @@ ServiceArg = TokenUsageService | Sequence[TokenUsageService] | None
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy so that `import ai_tokentrace` stays cheap (aiofiles loads on first use).
+    # Lazy so that `import ai_tokentrace` stays cheap (aiofiles, calendar... load on first use).
     if name == "JsonlFileTokenUsageService":
         from .services._jsonl import JsonlFileTokenUsageService
 
         return JsonlFileTokenUsageService
+    if name in ("Budget", "BudgetExceededError"):
+        from . import _budget
+
+        return getattr(_budget, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -84,6 +89,8 @@ def instrument(
     else:
         _pipeline.current()
     if budget is not None:
+        from ._budget import install_budget
+
         install_budget(budget)
     _instrument.instrument_sdks(integrations)
 
@@ -93,7 +100,9 @@ def uninstrument() -> None:
     from . import _instrument
 
     _instrument.uninstrument_sdks()
-    install_budget(None)
+    budgets = sys.modules.get("ai_tokentrace._budget")
+    if budgets is not None:
+        budgets.install_budget(None)
 
 
 def flush(timeout: float = 5.0) -> bool:
