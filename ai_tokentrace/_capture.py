@@ -29,6 +29,7 @@ __all__ = [
     "Extraction",
     "Extractor",
     "before_call",
+    "build_records",
     "capture_listeners",
     "emit",
     "new_record_id",
@@ -169,6 +170,28 @@ class Capture:
                     rec = self._record = _build(self)
                     self.payload = None  # the SDK object is no longer needed
         return rec
+
+
+def build_records(captures: list[Capture]) -> tuple[list[TokenUsageRecord], int]:
+    """Build a batch under one lock acquisition (the pipeline's path); returns (records, failures).
+
+    A capture whose build raises is skipped and counted; its exception is left for the caller
+    to report once.
+    """
+    records: list[TokenUsageRecord] = []
+    failed = 0
+    with _build_lock:
+        for c in captures:
+            rec = c._record
+            if rec is None:
+                try:
+                    rec = c._record = _build(c)
+                except Exception:
+                    failed += 1
+                    continue
+                c.payload = None
+            records.append(rec)
+    return records, failed
 
 
 def _build(c: Capture) -> TokenUsageRecord:

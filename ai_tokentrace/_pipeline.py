@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import async_utils
-from ._capture import Capture
+from ._capture import Capture, build_records
 from ._config import Settings, load_settings
 from ._files import append_lines
 from ._internal import internal_error, logger
@@ -94,7 +94,8 @@ class _Lane:
         self.service = service
         self.settings = settings
         self.pending: deque[TokenUsageRecord] = deque()
-        self.received = _Counter()
+        self.received = _Counter()  # from put_threadsafe (any thread)
+        self.received_on_loop = 0  # from put (loop thread only: a plain int, bumped in bulk)
         self.dropped = _Counter()
         self.handled = 0
         self.delivered = 0
@@ -143,8 +144,7 @@ class _Lane:
             self._overflow(records[max(room, 0) :])
             records = records[: max(room, 0)]
         self.pending.extend(records)
-        for _ in records:
-            self.received.inc()
+        self.received_on_loop += len(records)
         if self.task is None:
             self.start()
         elif len(self.pending) >= self.settings.batch_size:
@@ -246,6 +246,9 @@ class _Lane:
             return
         self.spilled += len(records)
 
+    def received_total(self) -> int:
+        return self.received.value + self.received_on_loop
+
     async def wait_handled(self, target: int) -> None:
         if self.task is None and target > 0:
             self.start()
@@ -271,6 +274,7 @@ class _Lane:
     def reset_after_fork(self) -> None:
         self.pending = deque()
         self.received = _Counter()
+        self.received_on_loop = 0
         self.dropped = _Counter()
         self.handled = self.delivered = self.failed = self.spilled = self.retried = 0
         self.wake_pending = False
@@ -443,16 +447,14 @@ class Pipeline:
         q = self._queue
         batch_size = self.settings.batch_size
         while q:
-            records: list[TokenUsageRecord] = []
-            for _ in range(min(batch_size, len(q))):
-                capture = q.popleft()
-                try:
-                    records.append(capture.record())
-                except Exception:
+            captures = [q.popleft() for _ in range(min(batch_size, len(q)))]
+            records, failed = build_records(captures)
+            if failed:
+                for _ in range(failed):
                     self._dropped.inc()
-                    # strict mode re-raises; on the loop there is no caller to raise to
-                    with contextlib.suppress(Exception):
-                        internal_error("building a record")
+                # strict mode re-raises; on the loop there is no caller to raise to
+                with contextlib.suppress(Exception):
+                    internal_error("building a record")
             for lane in self._lanes:
                 lane.put(records)
             await asyncio.sleep(0)
@@ -466,7 +468,7 @@ class Pipeline:
         self._spill_overflow()
         await self._drain()
         lanes = self._all_lanes()
-        await asyncio.gather(*(lane.wait_handled(lane.received.value) for lane in lanes))
+        await asyncio.gather(*(lane.wait_handled(lane.received_total()) for lane in lanes))
         lost = self._lost()
         ok = lost == self._lost_mark
         self._lost_mark = lost
@@ -480,7 +482,7 @@ class Pipeline:
     # -- control (any thread but the loop's) --------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:
         """True when every record so far reached every service within ``timeout``."""
-        if not self._started and all(lane.received.value == 0 for lane in self._all_lanes()):
+        if not self._started and all(lane.received_total() == 0 for lane in self._all_lanes()):
             ok = self._lost() == self._lost_mark
             self._lost_mark = self._lost()
             return ok
