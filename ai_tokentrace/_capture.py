@@ -32,7 +32,6 @@ __all__ = [
     "build_records",
     "capture_listeners",
     "emit",
-    "new_record_id",
     "now",
     "pre_call_guards",
 ]
@@ -58,10 +57,6 @@ _build_lock = threading.Lock()
 def format_record_id(prefix: str, n: int) -> str:
     """UUID-shaped (8-4-4-4-12 hex), unique across processes and forks."""
     return f"{prefix}{n >> 48 & 0xFFFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
-
-
-def new_record_id() -> str:
-    return format_record_id(_prefix, next(_counter))
 
 
 def _renew_prefix() -> None:
@@ -165,10 +160,7 @@ class Capture:
         rec = self._record
         if rec is None:
             with _build_lock:
-                rec = self._record
-                if rec is None:
-                    rec = self._record = _build(self)
-                    self.payload = None  # the SDK object is no longer needed
+                rec = _settle(self)
         return rec
 
 
@@ -182,16 +174,20 @@ def build_records(captures: list[Capture]) -> tuple[list[TokenUsageRecord], int]
     failed = 0
     with _build_lock:
         for c in captures:
-            rec = c._record
-            if rec is None:
-                try:
-                    rec = c._record = _build(c)
-                except Exception:
-                    failed += 1
-                    continue
-                c.payload = None
-            records.append(rec)
+            try:
+                records.append(_settle(c))
+            except Exception:
+                failed += 1
     return records, failed
+
+
+def _settle(c: Capture) -> TokenUsageRecord:
+    """Build and memoise ``c``'s record; the caller holds ``_build_lock``."""
+    rec = c._record
+    if rec is None:
+        rec = c._record = _build(c)
+        c.payload = None  # the SDK object is no longer needed
+    return rec
 
 
 def _build(c: Capture) -> TokenUsageRecord:

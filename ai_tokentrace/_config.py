@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ._internal import logger
 
-__all__ = ["ENV_PREFIX", "Settings", "env_flag", "load_settings"]
+__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
 ENV_PREFIX = "AI_TOKENTRACE_"
 T = TypeVar("T")
@@ -58,17 +58,6 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "shutdown_timeout": _positive_float,
     "inject_stream_usage": _bool,
 }
-
-
-def env_flag(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(ENV_PREFIX + name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return _bool(raw)
-    except ValueError:
-        logger.warning("ignoring invalid %s%s=%r; using %r", ENV_PREFIX, name, raw, default)
-        return default
 
 
 def load_settings(

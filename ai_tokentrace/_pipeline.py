@@ -47,11 +47,10 @@ __all__ = [
 class _Counter:
     """A counter that threads can bump without a lock (``next`` on itertools.count is atomic)."""
 
-    __slots__ = ("_count", "_read")
+    __slots__ = ("_count",)
 
     def __init__(self) -> None:
         self._count = itertools.count(1)
-        self._read = 0
 
     def inc(self) -> None:
         next(self._count)
@@ -495,8 +494,13 @@ class Pipeline:
         except concurrent.futures.TimeoutError:
             return False
 
-    def shutdown(self, timeout: float | None = None) -> bool:
-        """Flush, then close every service. Idempotent; bounded by ``timeout`` in all."""
+    def shutdown(
+        self, timeout: float | None = None, keep: Sequence[TokenUsageService] = ()
+    ) -> bool:
+        """Flush, then close every service but those in ``keep`` (reused by a new pipeline).
+
+        Idempotent; bounded by ``timeout`` in all.
+        """
         with self._lock:
             if self._closed:
                 return True
@@ -508,8 +512,9 @@ class Pipeline:
             logger.warning(
                 "ai-tokentrace shutdown: not every record was delivered within %.1fs", timeout
             )
-        lanes = self._all_lanes()
-        if async_utils.background_loop().running and not async_utils.in_loop_thread():
+        kept = {id(s) for s in keep}
+        lanes = [lane for lane in self._all_lanes() if id(lane.service) not in kept]
+        if lanes and async_utils.background_loop().running and not async_utils.in_loop_thread():
             remaining = max(0.0, deadline - time.monotonic())
             fut = async_utils.submit(_close_lanes(lanes, remaining))
             try:
@@ -622,22 +627,9 @@ def configure(
         old = _current
         _install(new)
     if old is not None:
-        _retire(old, keep=services)
+        # Deliver what the old pipeline holds; close only the services the new one drops.
+        old.shutdown(keep=services)
     return new
-
-
-def _retire(old: Pipeline, keep: Sequence[TokenUsageService]) -> None:
-    """Deliver what the old pipeline holds; close only the services the new one does not use."""
-    kept = {id(s) for s in keep}
-    old.flush(old.settings.shutdown_timeout)
-    old._closed = True
-    lanes = [lane for lane in old._all_lanes() if id(lane.service) not in kept]
-    if lanes and async_utils.background_loop().running and not async_utils.in_loop_thread():
-        fut = async_utils.submit(_close_lanes(lanes, old.settings.shutdown_timeout))
-        try:
-            fut.result(old.settings.shutdown_timeout + 0.1)
-        except Exception:
-            logger.warning("ai-tokentrace: services of the previous configuration did not close")
 
 
 def submit(capture: Capture) -> None:

@@ -9,18 +9,15 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from ._internal import logger
 
 __all__ = [
-    "OPERATIONS",
-    "PROVIDERS",
     "RECORD_FIELDS",
     "SCHEMA_VERSION",
     "Counts",
     "RawUsage",
-    "Status",
     "TokenUsage",
     "TokenUsageRecord",
     "make_record",
@@ -29,18 +26,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-PROVIDERS = ("openai", "azure.ai.openai", "gcp.gemini", "gcp.vertex_ai")
-OPERATIONS = (
-    "chat.completions",
-    "responses",
-    "completions",
-    "embeddings",
-    "images",
-    "audio.transcriptions",
-    "generate_content",
-    "embed_content",
-)
-Status = Literal["ok", "error", "partial"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 

@@ -17,7 +17,6 @@ from collections.abc import (
     Callable,
     Generator,
     Iterable,
-    Iterator,
     Mapping,
 )
 from contextvars import ContextVar, Token
@@ -35,7 +34,6 @@ __all__ = [
     "Scope",
     "carry_scope",
     "current_scope",
-    "default_labels",
     "set_default_labels",
     "trace_tokens",
 ]
@@ -101,11 +99,6 @@ def _labels_from_env() -> Labels | None:
 
 
 _default_labels: Labels | None = _labels_from_env()
-
-
-def default_labels() -> Labels | None:
-    """Labels every record gets outside any scope (and that scopes start from)."""
-    return _default_labels
 
 
 def set_default_labels(
@@ -430,9 +423,3 @@ async def _scoped_agen(agen: AsyncGenerator[Any, Any], scope: Scope) -> AsyncGen
             raise
         except BaseException as e:
             exc = e
-
-
-def _iter_scopes(scope: Scope | None) -> Iterator[Scope]:
-    while scope is not None:
-        yield scope
-        scope = scope.parent

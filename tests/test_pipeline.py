@@ -85,11 +85,20 @@ def test_shutdown_flushes_queued_records_and_closes_services() -> None:
 
 
 def test_shutdown_is_idempotent() -> None:
-    """A second shutdown does nothing and does not raise."""
-    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    """A second shutdown does nothing and does not raise: each service is closed once."""
+    closes: list[int] = []
+
+    class Counting(InMemoryTokenUsageService):
+        async def aclose(self) -> None:
+            closes.append(1)
+
+    svc = Counting()
+    ai_tokentrace.configure(service=svc)
     emit_usage()
     ai_tokentrace.shutdown(30)
     ai_tokentrace.shutdown(30)
+    assert closes == [1]
+    assert len(svc.records) == 1
 
 
 def test_records_after_shutdown_are_dropped_and_counted() -> None:
@@ -255,14 +264,25 @@ def test_configure_closes_replaced_services_but_not_reused_ones() -> None:
     assert not kept.closed
 
 
-async def test_recording_inside_a_running_event_loop_starts_no_thread_per_call() -> None:
+async def test_recording_inside_a_running_event_loop_starts_no_thread_per_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A sync SDK call inside an async handler hands off without a thread or loop per call."""
     svc = InMemoryTokenUsageService()
     ai_tokentrace.configure(service=svc)
     emit_usage()
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def spy(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", spy)
     before = threading.active_count()
     for _ in range(100):
         emit_usage()
+    assert started == []  # not even a short-lived one
     assert threading.active_count() == before
     assert ai_tokentrace.flush(30)
     assert len(svc.records) == 101

@@ -193,8 +193,12 @@ def test_cost_is_a_lower_bound_and_unpriced_counts_unknown_prices(memory) -> Non
     """cost_usd sums priced records; unpriced says how many had no price."""
     with trace_tokens("cost") as scope:
         emit("openai", "chat.completions", "no-such-model-xyz", (10, 5), extract_pair, now())
+        emit("openai", "chat.completions", "gpt-4o-mini", (1000, 500), extract_pair, now())
+    priced = [r for r in scope.records if r.cost_usd is not None]
     assert scope.unpriced == 1
-    assert scope.cost_usd == 0.0
+    assert len(priced) == 1
+    assert priced[0].cost_usd > 0
+    assert scope.cost_usd == priced[0].cost_usd
 
 
 async def test_totals_are_exact_under_gather(memory) -> None:  # type: ignore[no-untyped-def]

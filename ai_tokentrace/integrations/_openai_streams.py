@@ -122,12 +122,23 @@ def noticer_for(operation: str) -> Noticer:
     return _notice_usage
 
 
-class StreamProxy(_BaseProxy):  # type: ignore[misc]
-    """Wraps ``openai.Stream``; looks and behaves like it."""
+class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
+    """What both proxies share: their state, and recording an abandoned stream."""
 
     def __init__(self, wrapped: Any, call: _Call) -> None:
         super().__init__(wrapped)
         self._self_s = StreamState(wrapped, call)
+
+    def __del__(self) -> None:
+        # An abandoned stream: record what we know (status "partial" before usage arrived).
+        state = getattr(self, "_self_s", None)
+        if state is not None and not state.done:
+            with contextlib.suppress(Exception):
+                state.finalise(False)
+
+
+class StreamProxy(_StreamProxyBase):
+    """Wraps ``openai.Stream``; looks and behaves like it."""
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -167,20 +178,9 @@ class StreamProxy(_BaseProxy):  # type: ignore[misc]
         finally:
             self._self_s.finalise(False)
 
-    def __del__(self) -> None:
-        # An abandoned stream: record what we know (status "partial" before usage arrived).
-        state = getattr(self, "_self_s", None)
-        if state is not None and not state.done:
-            with contextlib.suppress(Exception):
-                state.finalise(False)
 
-
-class AsyncStreamProxy(_BaseProxy):  # type: ignore[misc]
+class AsyncStreamProxy(_StreamProxyBase):
     """Wraps ``openai.AsyncStream``; looks and behaves like it."""
-
-    def __init__(self, wrapped: Any, call: _Call) -> None:
-        super().__init__(wrapped)
-        self._self_s = StreamState(wrapped, call)
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -219,9 +219,3 @@ class AsyncStreamProxy(_BaseProxy):  # type: ignore[misc]
             await self.__wrapped__.close()
         finally:
             self._self_s.finalise(False)
-
-    def __del__(self) -> None:
-        state = getattr(self, "_self_s", None)
-        if state is not None and not state.done:
-            with contextlib.suppress(Exception):
-                state.finalise(False)

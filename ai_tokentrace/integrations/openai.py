@@ -346,19 +346,14 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
         status, error_type = "ok", None
     else:
         status, error_type = "partial", None
-    emit(
-        call.provider,
-        call.operation,
-        call.model,
+    _emit_for(
+        call,
         payload,
-        EXTRACTORS[call.operation],
-        call.started,
         streamed=True,
         status=status,
         error_type=error_type,
         request_id=state.request_id(),
         usage_available=payload is not None,
-        scope=call.scope,
     )
 
 
