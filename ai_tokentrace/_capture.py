@@ -1,8 +1,18 @@
 """The hot path: what an integration hands off per call, and how it becomes a record later.
 
-An integration calls :func:`emit` on the caller's thread with the raw SDK object it saw. That
-costs a few attribute stores and a queue append; extraction, normalisation, pricing and export
-all happen on the background loop (or lazily, when a scope's totals are read).
+Two ways in, both on the caller's thread:
+
+* :data:`hand_off` takes a *snapshot*: a plain tuple ``(builder, *fields)`` that the adapter
+  fills with the few raw values it read off the response (token counts, ids, clock readings).
+  The background loop calls ``builder(snapshot)`` to get a :class:`Capture`. This is the path
+  of a call outside any scope with no budget watching: one tuple and one queue append. It
+  keeps no SDK object alive: measured on a real SDK call, holding the response (or even just
+  its pydantic ``usage``) until the loop gets to it costs the caller more than everything else
+  ours does, because the next call can no longer reuse that memory while it is still warm.
+* :func:`emit` builds the :class:`Capture` at once (scopes and budgets need it right away).
+
+Extraction, normalisation, pricing and export all happen on the background loop (or lazily,
+when a scope's totals are read).
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ __all__ = [
     "before_call",
     "build_records",
     "capture_listeners",
+    "as_capture",
     "emit",
+    "hand_off",
     "now",
     "pre_call_guards",
 ]
@@ -164,7 +176,16 @@ class Capture:
         return rec
 
 
-def build_records(captures: list[Capture]) -> tuple[list[TokenUsageRecord], int]:
+def as_capture(item: Capture | tuple[Any, ...]) -> Capture:
+    """A queued item as a :class:`Capture` (a hot-path snapshot is built by its builder)."""
+    if type(item) is tuple:
+        built: Capture = item[0](item)
+        return built
+    assert isinstance(item, Capture)
+    return item
+
+
+def build_records(captures: list[Any]) -> tuple[list[TokenUsageRecord], int]:
     """Build a batch under one lock acquisition (the pipeline's path); returns (records, failures).
 
     A capture whose build raises is skipped and counted; its exception is left for the caller
@@ -175,7 +196,7 @@ def build_records(captures: list[Capture]) -> tuple[list[TokenUsageRecord], int]
     with _build_lock:
         for c in captures:
             try:
-                records.append(_settle(c))
+                records.append(_settle(as_capture(c)))
             except Exception:
                 failed += 1
     return records, failed
@@ -238,16 +259,17 @@ def _build(c: Capture) -> TokenUsageRecord:
     return rec
 
 
-def _submit_first(capture: Capture) -> None:
-    # The pipeline (and asyncio with it) is imported on the first record, not at import time.
-    global _submit
-    from ._pipeline import submit
+def _hand_off_first(item: Capture | tuple[Any, ...]) -> None:
+    # The pipeline (and asyncio with it) is imported on the first record, not at import time;
+    # from then on the active pipeline binds its own ``submit`` here (see ``_pipeline._install``).
+    from ._pipeline import current
 
-    _submit = submit
-    submit(capture)
+    current().submit(item)
 
 
-_submit: Callable[[Capture], None] = _submit_first
+# Queue one Capture or snapshot on the active pipeline. Adapters call it as ``_capture.hand_off``
+# (an attribute read each time: the pipeline rebinds it when it is replaced).
+hand_off: Callable[[Any], None] = _hand_off_first
 
 
 def before_call(provider: str, model: str | None) -> None:
@@ -309,7 +331,7 @@ def emit(
             scope._add(c)
         for listener in capture_listeners:
             listener(c)
-        _submit(c)
+        hand_off(c)
         return c
     except Exception:
         internal_error("emit")

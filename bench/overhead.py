@@ -188,9 +188,9 @@ def hot_path_table(only: str | None) -> None:
             entries.extend(e for e in module.hot_path() if only is None or only in e["name"])
     if not entries:
         return
-    saved = _capture._submit
+    saved = _capture.hand_off
     sink: list[Any] = []
-    _capture._submit = sink.append
+    _capture.hand_off = sink.append
     try:
         print(
             f"\n{'caller-thread hot path':<40} {'bare us':>9} {'ours us':>9} {'added us':>9}  bar"
@@ -210,7 +210,7 @@ def hot_path_table(only: str | None) -> None:
                 f"  {'ok' if added <= bar else 'OVER'} (<= {bar:.0f} us)"
             )
     finally:
-        _capture._submit = saved
+        _capture.hand_off = saved
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,11 +14,19 @@ from .._record import RawUsage
 
 __all__ = [
     "EXTRACTORS",
+    "SNAPSHOTS",
+    "UsageSnapshot",
     "extract_audio",
     "extract_completion",
     "extract_embeddings",
     "extract_images",
     "extract_responses",
+    "from_completion_snapshot",
+    "from_embeddings_snapshot",
+    "from_responses_snapshot",
+    "snap_completion",
+    "snap_embeddings",
+    "snap_responses",
 ]
 
 
@@ -45,52 +53,121 @@ def _ids(obj: Any) -> tuple[str | None, str | None]:
     return _str(_get(obj, "model")), _str(_get(obj, "id"))
 
 
-def _nonzero(details: dict[str, Any], key: str, value: Any) -> None:
-    if value:
-        details[key] = value
+# -- snapshots: what the hot path reads off a response, raw (made into RawUsage later) ----------
+# A usage snapshot is ``(input, output, total, input_details, output_details)``: the usage
+# object's three counts and its two detail objects' field dicts, unvalidated. Reading them costs
+# a few attribute loads; keeping them instead of the SDK object lets the response be freed.
+UsageSnapshot = tuple[Any, Any, Any, Any, Any]
 
 
-def _fast_completion(obj: Any) -> Extraction:
-    """The SDK's typed objects: plain attribute reads (any surprise falls back to the slow path)."""
+def snap_completion(obj: Any) -> UsageSnapshot | None:
+    """Chat and legacy completions (``CompletionUsage``). Raises on an odd object."""
     u = obj.usage
-    model, rid = obj.model, obj.id
-    model = model if type(model) is str and model else None
-    rid = rid if type(rid) is str and rid else None
     if u is None:
-        return None, model, rid
+        return None
     pd = u.prompt_tokens_details
     cd = u.completion_tokens_details
+    return (
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.total_tokens,
+        pd if pd is None or type(pd) is dict else pd.__dict__,
+        cd if cd is None or type(cd) is dict else cd.__dict__,
+    )
+
+
+def snap_responses(obj: Any) -> UsageSnapshot | None:
+    """Responses API (``ResponseUsage``). Raises on an odd object."""
+    u = obj.usage
+    if u is None:
+        return None
+    idt = u.input_tokens_details
+    odt = u.output_tokens_details
+    return (
+        u.input_tokens,
+        u.output_tokens,
+        u.total_tokens,
+        idt if idt is None or type(idt) is dict else idt.__dict__,
+        odt if odt is None or type(odt) is dict else odt.__dict__,
+    )
+
+
+def snap_embeddings(obj: Any) -> UsageSnapshot | None:
+    """Embeddings: prompt and total tokens only. Raises on an odd object."""
+    u = obj.usage
+    if u is None:
+        return None
+    return (u.prompt_tokens, None, u.total_tokens, None, None)
+
+
+# Detail dict key -> RawUsage detail name, per side; "cached" and "reasoning" are buckets.
+_COMPLETION_IN = (
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("audio_tokens", "input_audio_tokens"),
+    ("image_tokens", "input_image_tokens"),
+)
+_COMPLETION_OUT = (
+    ("audio_tokens", "output_audio_tokens"),
+    ("accepted_prediction_tokens", "accepted_prediction_tokens"),
+    ("rejected_prediction_tokens", "rejected_prediction_tokens"),
+)
+_RESPONSES_IN = (("cache_write_tokens", "cache_write_tokens"),)
+
+
+def _detail_values(d: Any, names: tuple[tuple[str, str], ...], into: dict[str, Any]) -> None:
+    if isinstance(d, dict):
+        for key, name in names:
+            _put(into, name, d.get(key))
+
+
+def _from_snapshot(
+    snap: UsageSnapshot, ins: tuple[tuple[str, str], ...], outs: tuple[tuple[str, str], ...]
+) -> RawUsage:
+    prompt, completion, total, pd, cd = snap
     details: dict[str, Any] = {}
-    cached = reasoning = None
-    if pd is not None:
-        cached = pd.cached_tokens
-        _nonzero(details, "cache_write_tokens", getattr(pd, "cache_write_tokens", None))
-        _nonzero(details, "input_audio_tokens", pd.audio_tokens)
-        _nonzero(details, "input_image_tokens", getattr(pd, "image_tokens", None))
-    if cd is not None:
-        reasoning = cd.reasoning_tokens
-        _nonzero(details, "output_audio_tokens", cd.audio_tokens)
-        _nonzero(details, "accepted_prediction_tokens", cd.accepted_prediction_tokens)
-        _nonzero(details, "rejected_prediction_tokens", cd.rejected_prediction_tokens)
-    if details and not all(type(v) is int for v in details.values()):
-        raise TypeError("odd detail values")
-    raw = RawUsage(
-        prompt=u.prompt_tokens,
-        completion=u.completion_tokens,
-        total=u.total_tokens,
-        cached=cached,
-        reasoning=reasoning,
+    _detail_values(pd, ins, details)
+    _detail_values(cd, outs, details)
+    return RawUsage(
+        prompt=prompt,
+        completion=completion,
+        total=total,
+        cached=pd.get("cached_tokens") if isinstance(pd, dict) else None,
+        reasoning=cd.get("reasoning_tokens") if isinstance(cd, dict) else None,
         details=details,
     )
-    return raw, model, rid
+
+
+def from_completion_snapshot(snap: UsageSnapshot) -> RawUsage:
+    return _from_snapshot(snap, _COMPLETION_IN, _COMPLETION_OUT)
+
+
+def from_responses_snapshot(snap: UsageSnapshot) -> RawUsage:
+    return _from_snapshot(snap, _RESPONSES_IN, ())
+
+
+def from_embeddings_snapshot(snap: UsageSnapshot) -> RawUsage:
+    return RawUsage(prompt=snap[0], total=snap[2])
+
+
+# operation -> (snapshot on the hot path, RawUsage from it on the loop); the rest go the slow way.
+SNAPSHOTS: dict[str, tuple[Any, Any]] = {
+    "chat.completions": (snap_completion, from_completion_snapshot),
+    "completions": (snap_completion, from_completion_snapshot),
+    "responses": (snap_responses, from_responses_snapshot),
+    "embeddings": (snap_embeddings, from_embeddings_snapshot),
+}
 
 
 def extract_completion(obj: Any) -> Extraction:
     """Chat completions and legacy completions (responses and stream chunks): CompletionUsage."""
     try:
-        return _fast_completion(obj)
+        snap = snap_completion(obj)
+        model, rid = obj.model, obj.id
     except Exception:
         return _slow_completion(obj)
+    model = model if type(model) is str and model else None
+    rid = rid if type(rid) is str and rid else None
+    return (from_completion_snapshot(snap) if snap is not None else None), model, rid
 
 
 def _slow_completion(obj: Any) -> Extraction:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from typing import Any
 
@@ -204,8 +205,16 @@ def test_decorator_with_instrumentation_does_not_double_count(instrumented, reco
     assert len(records()) == 1
 
 
-def test_internal_bug_never_reaches_the_caller(instrumented, records, monkeypatch) -> None:
-    """Outside strict mode, a bug in our code is logged and the caller's call still succeeds."""
+@pytest.mark.parametrize(
+    ("broken_steps", "stream"),
+    [(("_is_plain", "_provider"), False), (("_begin_request",), True)],
+    ids=["fast path", "general path"],
+)
+def test_internal_bug_never_reaches_the_caller(
+    instrumented, records, monkeypatch, caplog, broken_steps: tuple[str, ...], stream: bool
+) -> None:
+    """Outside strict mode, a bug in our code (fast or general path) is logged once and the
+    caller's call still succeeds."""
     from ai_tokentrace import _internal
     from ai_tokentrace.integrations import openai as adapter
 
@@ -213,10 +222,19 @@ def test_internal_bug_never_reaches_the_caller(instrumented, records, monkeypatc
         raise RuntimeError("bug in ai-tokentrace")
 
     monkeypatch.setattr(_internal, "_strict", False)
-    monkeypatch.setattr(adapter, "_begin_request", broken)
-    result = fake_openai_client().chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
-    assert result.choices[0].message.content
+    monkeypatch.setattr(adapter, "_plain", {})
+    for step in broken_steps:
+        monkeypatch.setattr(adapter, step, broken)
+    caplog.set_level(logging.DEBUG, logger="ai_tokentrace")
+    result = fake_openai_client().chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=stream
+    )
+    if stream:
+        assert [c for c in result if c.choices]
+    else:
+        assert result.choices[0].message.content
     assert records() == []
+    assert len([r for r in caplog.records if "bug in ai-tokentrace" in str(r.exc_info)]) == 1
 
 
 def test_fake_server_answers_realistic_usage() -> None:
