@@ -24,8 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from . import async_utils
-from . import _capture
+from . import _capture, async_utils
 from ._capture import Capture, as_capture, build_records
 from ._config import Settings, load_settings
 from ._files import append_lines
