@@ -9,7 +9,7 @@ an abandoned stream is garbage-collected.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -137,11 +137,68 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
                 state.finalise(False)
 
 
+def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
+    """``for chunk in proxy``: one generator step per chunk, the usage check inlined for chat.
+
+    A generator resumes for less than a ``__next__`` method costs to call, and the SDK's own
+    stream helpers iterate this way. ``GeneratorExit`` (the caller broke off) does not finalise:
+    the stream may still be read on, and an abandoned one is finalised when collected. The
+    generator holds the proxy: ``for chunk in client...create(stream=True)`` keeps no other
+    reference to it, and the proxy finalises (as abandoned) when it is collected.
+    """
+    s = proxy._self_s
+    try:
+        if s.notice is _notice_completion:
+            hide_usage_chunk = bool(s.call.injected)
+            for chunk in s.stream:
+                if getattr(chunk, "usage", None) is not None:
+                    s.payload = chunk
+                    if hide_usage_chunk and not getattr(chunk, "choices", None):
+                        continue
+                yield chunk
+        else:
+            notice = s.notice
+            for chunk in s.stream:
+                if not notice(s, chunk):
+                    yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        s.finalise(False, exc)
+        raise
+    s.finalise(True)
+
+
+async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
+    """``async for chunk in proxy``: the async twin of :func:`_iter_chunks` (it holds the proxy)."""
+    s = proxy._self_s
+    try:
+        if s.notice is _notice_completion:
+            hide_usage_chunk = bool(s.call.injected)
+            async for chunk in s.stream:
+                if getattr(chunk, "usage", None) is not None:
+                    s.payload = chunk
+                    if hide_usage_chunk and not getattr(chunk, "choices", None):
+                        continue
+                yield chunk
+        else:
+            notice = s.notice
+            async for chunk in s.stream:
+                if not notice(s, chunk):
+                    yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        s.finalise(False, exc)
+        raise
+    s.finalise(True)
+
+
 class StreamProxy(_StreamProxyBase):
     """Wraps ``openai.Stream``; looks and behaves like it."""
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return _iter_chunks(self)
 
     def __next__(self) -> Any:
         s = self._self_s
@@ -182,8 +239,8 @@ class StreamProxy(_StreamProxyBase):
 class AsyncStreamProxy(_StreamProxyBase):
     """Wraps ``openai.AsyncStream``; looks and behaves like it."""
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return _aiter_chunks(self)
 
     async def __anext__(self) -> Any:
         s = self._self_s

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .._capture import Extraction, before_call, emit, now
+from .. import _capture, _scope
+from .._capture import Capture, Extraction, before_call, emit, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import current_scope
@@ -70,6 +71,8 @@ _USAGE_NAMES = (
 def _fields(obj: object) -> dict[str, Any]:
     """An SDK (pydantic) object's field values; missing names then cost a dict miss, not an
     AttributeError raised through pydantic's ``__getattr__``."""
+    if type(obj) is dict:  # a fast-path snapshot is the usage object's field dict already
+        return obj
     values = getattr(obj, "__dict__", None)
     if isinstance(values, dict):
         return values
@@ -208,6 +211,124 @@ def _model(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if model is None and args:
         model = args[0]
     return model if isinstance(model, str) else None
+
+
+# The fast path (generate_content outside any scope, no budget watching): the caller's thread
+# queues ``(builder, models, model, started, ended, usage fields, model version, response id,
+# default scope)``; the response object itself is not kept (see ``_capture``). The snapshot holds
+# the usage object's field dict, so the record reads the same numbers the object had.
+def _fast_ok() -> bool:
+    return not (
+        _suppressed.get()
+        or _scope._current.get() is not None
+        or _capture.pre_call_guards
+        or _capture.capture_listeners
+    )
+
+
+def _snapshot(instance: Any, model: Any, started: float, response: Any) -> tuple[Any, ...] | None:
+    """The fast-path item for ``response``, or None when it must go the general way."""
+    ended = _capture.perf_clock()
+    try:
+        usage = response.usage_metadata
+        if usage is None:
+            return None  # no usage object: maybe only an HTTP body (read on the general path)
+        return (
+            _capture_of,
+            instance,
+            model,
+            started,
+            ended,
+            usage.__dict__,
+            response.model_version,
+            response.response_id,
+            _scope.default_scope,
+        )
+    except Exception:
+        return None
+
+
+def _capture_of(item: tuple[Any, ...]) -> Capture:
+    """On the loop: the Capture for a fast-path snapshot."""
+    _, instance, model, started, ended, fields, version, rid, default_scope = item
+    return Capture(
+        _provider(instance),
+        GENERATE,
+        model if isinstance(model, str) else None,
+        fields,
+        _extract_fields,
+        started,
+        ended,
+        _capture.wall_clock() - (_capture.perf_clock() - ended),
+        default_scope,
+        response_model=version if type(version) is str and version else None,
+        response_id=rid if type(rid) is str and rid else None,
+    )
+
+
+def _extract_fields(fields: Any) -> Extraction:
+    return _raw_usage(fields), None, None
+
+
+def _hand_off(item: tuple[Any, ...]) -> None:
+    try:
+        _capture.hand_off(item)
+    except Exception:
+        internal_error("genai hand-off")
+
+
+def _unary_generate() -> tuple[Wrapper, Wrapper]:
+    """generate_content wrappers (sync, async): the fast path, else :func:`_unary`'s."""
+    slow, aslow = (
+        _unary(GENERATE, extract_generate_content),
+        _aunary(GENERATE, extract_generate_content),
+    )
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not _fast_ok():
+            return slow(wrapped, instance, args, kwargs)
+        model = kwargs.get("model") if args == () else _model(args, kwargs)
+        started = _capture.perf_clock()
+        response = wrapped(*args, **kwargs)
+        item = _snapshot(instance, model, started, response)
+        if item is None:
+            emit(
+                _provider(instance),
+                GENERATE,
+                _model(args, kwargs),
+                response,
+                extract_generate_content,
+                started,
+            )
+        else:
+            _hand_off(item)
+        return response
+
+    async def awrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not _fast_ok():
+            return await aslow(wrapped, instance, args, kwargs)
+        model = kwargs.get("model") if args == () else _model(args, kwargs)
+        started = _capture.perf_clock()
+        response = await wrapped(*args, **kwargs)
+        item = _snapshot(instance, model, started, response)
+        if item is None:
+            emit(
+                _provider(instance),
+                GENERATE,
+                _model(args, kwargs),
+                response,
+                extract_generate_content,
+                started,
+            )
+        else:
+            _hand_off(item)
+        return response
+
+    return wrapper, awrapper
 
 
 def _unary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
@@ -465,10 +586,7 @@ class GenaiIntegration:
         from google.genai import models
 
         targets: list[PatchTarget] = []
-        generate = (
-            _unary(GENERATE, extract_generate_content),
-            _aunary(GENERATE, extract_generate_content),
-        )
+        generate = _unary_generate()
         embed = (_unary(EMBED, extract_embed_content), _aunary(EMBED, extract_embed_content))
         # (names to try, private per-request method first; (sync wrapper, async wrapper))
         plan: tuple[tuple[tuple[str, ...], tuple[Wrapper, Wrapper]], ...] = (

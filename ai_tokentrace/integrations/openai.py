@@ -264,12 +264,16 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
 
 
 def _request_id_of(obj: Any) -> str | None:
-    """The SDK's ``_request_id`` without pydantic's slow AttributeError path when it is unset."""
-    private = getattr(obj, "__pydantic_private__", None)
-    if type(private) is dict:
-        rid = private.get("_request_id")
-        return rid if type(rid) is str else None
-    return None
+    """The SDK's ``_request_id`` without pydantic's slow AttributeError path when it is unset.
+
+    openai 3.x stores it in the instance dict; older releases in pydantic's private dict.
+    """
+    values = getattr(obj, "__dict__", None)
+    rid = values.get("_request_id") if type(values) is dict else None
+    if rid is None:
+        private = getattr(obj, "__pydantic_private__", None)
+        rid = private.get("_request_id") if type(private) is dict else None
+    return rid if type(rid) is str else None
 
 
 def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
@@ -431,7 +435,8 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
     provider = _provider(client)
     if provider == _AZURE:
         model = getattr(client, "_azure_deployment", None) or model
-    request_id = private.get("_request_id") if type(private) is dict else None
+    # the SDK keeps it in the instance dict (openai 3.x) or in pydantic's private dict (older)
+    request_id = private.get("_request_id") if type(private) is dict else private
     return Capture(
         provider,
         op,
@@ -494,24 +499,26 @@ def _sync_request(
     try:
         if not (_plain.get(type(result)) or _is_plain(type(result))):
             return _finish_odd(route[0], instance, model, started, result)
-        _capture.hand_off(
-            (
-                _capture_of,
-                route[0],
-                instance,
-                model,
-                started,
-                ended,
-                route[1](result),
-                getattr(result, "model", None),
-                getattr(result, "id", None),
-                result.__pydantic_private__,
-                _scope.default_scope,
-                result.status if route[2] else None,
-            )
+        item = (
+            _capture_of,
+            route[0],
+            instance,
+            model,
+            started,
+            ended,
+            route[1](result),
+            getattr(result, "model", None),
+            getattr(result, "id", None),
+            result.__dict__.get("_request_id") or result.__pydantic_private__,
+            _scope.default_scope,
+            result.status if route[2] else None,
         )
     except Exception:
         return _finish_odd(route[0], instance, model, started, result)
+    try:
+        _capture.hand_off(item)
+    except Exception:
+        internal_error("openai hand-off")
     return result
 
 
@@ -548,24 +555,26 @@ async def _async_request(
     try:
         if not (_plain.get(type(result)) or _is_plain(type(result))):
             return _finish_odd(route[0], instance, model, started, result)
-        _capture.hand_off(
-            (
-                _capture_of,
-                route[0],
-                instance,
-                model,
-                started,
-                ended,
-                route[1](result),
-                getattr(result, "model", None),
-                getattr(result, "id", None),
-                result.__pydantic_private__,
-                _scope.default_scope,
-                result.status if route[2] else None,
-            )
+        item = (
+            _capture_of,
+            route[0],
+            instance,
+            model,
+            started,
+            ended,
+            route[1](result),
+            getattr(result, "model", None),
+            getattr(result, "id", None),
+            result.__dict__.get("_request_id") or result.__pydantic_private__,
+            _scope.default_scope,
+            result.status if route[2] else None,
         )
     except Exception:
         return _finish_odd(route[0], instance, model, started, result)
+    try:
+        _capture.hand_off(item)
+    except Exception:
+        internal_error("openai hand-off")
     return result
 
 

@@ -17,6 +17,7 @@ from ai_tokentrace.testing.fake_openai import (
 )
 
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
+LONG_MESSAGES = [{"role": "user", "content": "word " * 1500}]  # long enough for a cache hit
 
 
 def method(client: Any, *paths: str) -> Any:

@@ -38,6 +38,23 @@ async def test_caller_sees_the_chunks_it_would_have_seen(api: Api, records) -> N
     assert (rec.usage_available, rec.output_tokens) == (True, 24)
 
 
+async def test_stream_iterated_without_a_reference_is_counted_whole(api: Api, records) -> None:
+    """``for chunk in client...create(stream=True)`` holds no name for the stream: its record
+    still has the usage and status ok (the iterator keeps the proxy alive)."""
+    seen = 0
+    if api.is_async:
+        async for chunk in await api.call(_chat()):
+            seen += len(chunk.choices)
+    else:
+        for chunk in api.client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        ):
+            seen += len(chunk.choices)
+    assert seen > 0
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 24)
+
+
 async def test_request_untouched_when_caller_asked_for_usage(api: Api, records) -> None:
     """A caller asking for usage gets its request as sent and sees the usage chunk itself."""
     options = {"include_usage": True}
