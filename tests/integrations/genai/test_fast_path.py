@@ -58,7 +58,8 @@ def test_fast_and_scoped_records_agree(vertexai: bool, records) -> None:
     assert _fields(fast) == _fields(scoped)
     assert fast.provider == ("gcp.vertex_ai" if vertexai else "gcp.gemini")
     assert fast.reasoning_tokens == 7
-    assert fast.response_id is not None
+    # the ids differ per response; older google-genai releases drop it on the Gemini API path
+    assert (fast.response_id is None) == (scoped.response_id is None)
 
 
 async def test_async_fast_path_counts_like_the_sync_one(records) -> None:

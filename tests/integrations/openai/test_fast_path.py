@@ -103,6 +103,10 @@ async def test_fast_and_scoped_records_agree(api: Api, endpoint: str, records) -
 
 async def test_fast_path_keeps_the_request_id(api: Api, records) -> None:
     """The x-request-id the SDK stored on the response reaches the record."""
+    import openai._models
+
+    if not hasattr(openai._models, "add_request_id"):
+        pytest.skip("this openai version does not keep the request id on responses")
     await api.call(CALLS["chat"])
     [rec] = records()
     assert rec.request_id is not None
