@@ -44,8 +44,10 @@ __all__ = [
     "capture_listeners",
     "emit",
     "hand_off",
+    "may_snapshot",
     "now",
     "pre_call_guards",
+    "wall_at",
 ]
 
 # What an adapter's pure extractor returns: usage (None when the payload has none), the model the
@@ -89,6 +91,22 @@ perf_clock: Callable[[], float] = time.perf_counter
 def now() -> float:
     """Monotonic seconds, for latency; integrations call this when a call starts."""
     return perf_clock()
+
+
+def wall_at(perf: float) -> float:
+    """The wall-clock time of an earlier ``perf_clock()`` reading (snapshots carry only that)."""
+    return wall_clock() - (perf_clock() - perf)
+
+
+def may_snapshot() -> bool:
+    """True when a call may be handed off as a snapshot rather than a Capture: no scope wants
+    it at once, no budget watches, and we are not recording our own traffic."""
+    return not (
+        _suppressed.get()
+        or _current_scope.get() is not None
+        or pre_call_guards
+        or capture_listeners
+    )
 
 
 # Hooks for budgets: guards run before a call is sent (and may refuse it by raising);

@@ -573,7 +573,7 @@ class Pipeline:
             for i, lane in enumerate(lanes)
         }
         return {
-            "recorded": self._taken + len(self._queue),
+            "recorded": self._taken + len(self._queue) + len(self._overflow),
             "exported": sum(lane.delivered for lane in lanes),
             "dropped": self._dropped.value + sum(lane.dropped.value for lane in lanes),
             "failed": sum(lane.failed for lane in lanes),

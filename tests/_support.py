@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Any
 
-from ai_tokentrace import TokenUsageRecord, TokenUsageService
+from ai_tokentrace import TokenUsageRecord, TokenUsageService, async_utils
 from ai_tokentrace._capture import Capture, emit, now
 from ai_tokentrace._record import RawUsage
 
@@ -19,6 +21,59 @@ def extract_pair(payload: tuple[int, int]) -> tuple[RawUsage, str, str]:
 def emit_usage(prompt: int = 10, completion: int = 5, model: str = "gpt-test") -> Capture | None:
     """What an integration does for one finished call."""
     return emit("openai", "chat.completions", model, (prompt, completion), extract_pair, now())
+
+
+def block_loop() -> threading.Event:
+    """Occupy the background loop until the returned event is set (to fill queues deterministically)."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def hold() -> None:
+        entered.set()
+        release.wait(30)
+
+    async_utils.call_soon(hold)
+    assert entered.wait(30)
+    return release
+
+
+@contextmanager
+def loop_held() -> Iterator[list[Any]]:
+    """Keep the background loop busy for the block; afterwards the list holds what the block
+    left in the pipeline's queue (the items exactly as the caller's thread handed them off)."""
+    import ai_tokentrace
+    from ai_tokentrace import _pipeline
+
+    assert ai_tokentrace.flush(10)
+    release = block_loop()
+    queued: list[Any] = []
+    try:
+        yield queued
+        queued.extend(_pipeline.current()._queue)
+    finally:
+        release.set()
+
+
+# Record fields that two records of the same call need not share: identity, time and labels.
+PER_CALL_FIELDS = frozenset(
+    {
+        "record_id",
+        "timestamp",
+        "latency_ms",
+        "response_id",
+        "request_id",
+        "trace_name",
+        "user_id",
+        "session_id",
+        "tags",
+        "metadata",
+    }
+)
+
+
+def call_fields(rec: TokenUsageRecord) -> dict[str, Any]:
+    """Every field of ``rec`` that describes the call itself (what the provider reported)."""
+    return {k: v for k, v in rec._asdict().items() if k not in PER_CALL_FIELDS}
 
 
 def make_record(n: int = 0, **fields: object) -> TokenUsageRecord:

@@ -12,28 +12,22 @@ from pathlib import Path
 import pytest
 
 import ai_tokentrace
-from ai_tokentrace import _pipeline, async_utils
+from ai_tokentrace import _pipeline
 from ai_tokentrace._config import load_settings
 from ai_tokentrace.services import RetryPolicy
 from ai_tokentrace.testing import InMemoryTokenUsageService
 
-from ._support import FailingService, HangingService, SignalService, emit_usage, make_record
+from ._support import (
+    FailingService,
+    HangingService,
+    SignalService,
+    block_loop,
+    emit_usage,
+    extract_pair,
+    make_record,
+)
 
 FOREVER = 3600.0
-
-
-def block_loop() -> threading.Event:
-    """Occupy the background loop until the returned event is set (to fill queues deterministically)."""
-    release = threading.Event()
-    entered = threading.Event()
-
-    def hold() -> None:
-        entered.set()
-        release.wait(30)
-
-    async_utils.call_soon(hold)
-    assert entered.wait(30)
-    return release
 
 
 def test_batch_is_exported_once_batch_size_is_reached() -> None:
@@ -65,6 +59,26 @@ def test_flush_delivers_everything_and_returns_true() -> None:
     assert ai_tokentrace.flush(30)
     assert len(a.records) == len(b.records) == 250
     assert ai_tokentrace.stats()["exported"] == 500
+
+
+def test_hand_off_bound_before_a_replacement_reaches_the_new_pipeline() -> None:
+    """A caller that read the hot-path hand-off just before configure() replaced the pipeline
+    still gets its record into the new one, not dropped by the closed old one."""
+    from ai_tokentrace import _capture
+
+    ai_tokentrace.configure(service=InMemoryTokenUsageService())
+    stale = _capture.hand_off
+    new = InMemoryTokenUsageService()
+    ai_tokentrace.configure(service=new)
+    t = _capture.now()
+    stale(
+        _capture.Capture(
+            "openai", "chat.completions", "gpt-test", (3, 2), extract_pair, t, t, 0.0, None
+        )
+    )
+    assert ai_tokentrace.flush(10)
+    assert [(r.input_tokens, r.output_tokens) for r in new.records] == [(3, 2)]
+    assert ai_tokentrace.stats()["dropped"] == 0
 
 
 def test_flush_with_nothing_recorded_is_true() -> None:

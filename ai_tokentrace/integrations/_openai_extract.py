@@ -158,71 +158,74 @@ SNAPSHOTS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def extract_completion(obj: Any) -> Extraction:
-    """Chat completions and legacy completions (responses and stream chunks): CompletionUsage."""
-    try:
-        snap = snap_completion(obj)
-        model, rid = obj.model, obj.id
-    except Exception:
-        return _slow_completion(obj)
-    model = model if type(model) is str and model else None
-    rid = rid if type(rid) is str and rid else None
-    return (from_completion_snapshot(snap) if snap is not None else None), model, rid
+# The same snapshot read defensively, for objects the hot-path readers above refuse (OpenAI
+# builds models without validation: dicts, None or missing fields where objects belong).
+# Usage field names in snapshot order: input, output, total, input details, output details.
+_COMPLETION_NAMES = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
+_RESPONSES_NAMES = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "input_tokens_details",
+    "output_tokens_details",
+)
+_EMBEDDINGS_NAMES = ("prompt_tokens", None, "total_tokens", None, None)
+_DETAIL_KEYS = (
+    "cached_tokens",
+    "cache_write_tokens",
+    "audio_tokens",
+    "image_tokens",
+    "reasoning_tokens",
+    "accepted_prediction_tokens",
+    "rejected_prediction_tokens",
+)
 
 
-def _slow_completion(obj: Any) -> Extraction:
-    model, rid = _ids(obj)
+def _detail_fields(d: Any) -> dict[str, Any] | None:
+    if d is None or isinstance(d, dict):
+        return d
+    values = getattr(d, "__dict__", None)
+    if isinstance(values, dict):
+        return values
+    return {key: getattr(d, key, None) for key in _DETAIL_KEYS}
+
+
+def _snap_defensively(obj: Any, names: tuple[str | None, ...]) -> UsageSnapshot | None:
     u = _get(obj, "usage")
     if u is None:
-        return None, model, rid
-    pd = _get(u, "prompt_tokens_details")
-    cd = _get(u, "completion_tokens_details")
-    details: dict[str, Any] = {}
-    _put(details, "cache_write_tokens", _get(pd, "cache_write_tokens"))
-    _put(details, "input_audio_tokens", _get(pd, "audio_tokens"))
-    _put(details, "input_image_tokens", _get(pd, "image_tokens"))
-    _put(details, "output_audio_tokens", _get(cd, "audio_tokens"))
-    _put(details, "accepted_prediction_tokens", _get(cd, "accepted_prediction_tokens"))
-    _put(details, "rejected_prediction_tokens", _get(cd, "rejected_prediction_tokens"))
-    raw = RawUsage(
-        prompt=_get(u, "prompt_tokens"),
-        completion=_get(u, "completion_tokens"),
-        total=_get(u, "total_tokens"),
-        cached=_get(pd, "cached_tokens"),
-        reasoning=_get(cd, "reasoning_tokens"),
-        details=details,
-    )
-    return raw, model, rid
+        return None
+    i, o, t, idt, odt = (_get(u, n) if n else None for n in names)
+    return i, o, t, _detail_fields(idt), _detail_fields(odt)
 
 
-def extract_responses(obj: Any) -> Extraction:
-    """Responses API (``Response``, also from ``response.completed`` events): ResponseUsage."""
-    model, rid = _ids(obj)
-    u = _get(obj, "usage")
-    if u is None:
-        return None, model, rid
-    idt = _get(u, "input_tokens_details")
-    odt = _get(u, "output_tokens_details")
-    details: dict[str, Any] = {}
-    _put(details, "cache_write_tokens", _get(idt, "cache_write_tokens"))
-    raw = RawUsage(
-        prompt=_get(u, "input_tokens"),
-        completion=_get(u, "output_tokens"),
-        total=_get(u, "total_tokens"),
-        cached=_get(idt, "cached_tokens"),
-        reasoning=_get(odt, "reasoning_tokens"),
-        details=details,
-    )
-    return raw, model, rid
+def _extractor(snap: Any, names: tuple[str | None, ...], from_snapshot: Any) -> Any:
+    """An object extractor: the hot-path reader, else the defensive one, then ``from_snapshot``."""
+
+    def extract(obj: Any) -> Extraction:
+        try:
+            usage = snap(obj)
+        except Exception:
+            usage = _snap_defensively(obj, names)
+        model, rid = _ids(obj)
+        return (from_snapshot(usage) if usage is not None else None), model, rid
+
+    return extract
 
 
-def extract_embeddings(obj: Any) -> Extraction:
-    """Embeddings: prompt and total tokens only."""
-    model, _ = _ids(obj)
-    u = _get(obj, "usage")
-    if u is None:
-        return None, model, None
-    return RawUsage(prompt=_get(u, "prompt_tokens"), total=_get(u, "total_tokens")), model, None
+extract_completion = _extractor(snap_completion, _COMPLETION_NAMES, from_completion_snapshot)
+extract_completion.__doc__ = (
+    "Chat and legacy completions (responses, stream chunks): CompletionUsage."
+)
+extract_responses = _extractor(snap_responses, _RESPONSES_NAMES, from_responses_snapshot)
+extract_responses.__doc__ = "Responses API (``Response``, also from ``response.completed`` events)."
+extract_embeddings = _extractor(snap_embeddings, _EMBEDDINGS_NAMES, from_embeddings_snapshot)
+extract_embeddings.__doc__ = "Embeddings: prompt and total tokens only."
 
 
 def _input_details(u: Any, details: dict[str, Any]) -> None:

@@ -138,7 +138,7 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
 
 
 def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
-    """``for chunk in proxy``: one generator step per chunk, the usage check inlined for chat.
+    """``for chunk in proxy``: one generator step per chunk.
 
     A generator resumes for less than a ``__next__`` method costs to call, and the SDK's own
     stream helpers iterate this way. ``GeneratorExit`` (the caller broke off) does not finalise:
@@ -148,19 +148,10 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     """
     s = proxy._self_s
     try:
-        if s.notice is _notice_completion:
-            hide_usage_chunk = bool(s.call.injected)
-            for chunk in s.stream:
-                if getattr(chunk, "usage", None) is not None:
-                    s.payload = chunk
-                    if hide_usage_chunk and not getattr(chunk, "choices", None):
-                        continue
+        notice = s.notice
+        for chunk in s.stream:
+            if not notice(s, chunk):
                 yield chunk
-        else:
-            notice = s.notice
-            for chunk in s.stream:
-                if not notice(s, chunk):
-                    yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -173,19 +164,10 @@ async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     """``async for chunk in proxy``: the async twin of :func:`_iter_chunks` (it holds the proxy)."""
     s = proxy._self_s
     try:
-        if s.notice is _notice_completion:
-            hide_usage_chunk = bool(s.call.injected)
-            async for chunk in s.stream:
-                if getattr(chunk, "usage", None) is not None:
-                    s.payload = chunk
-                    if hide_usage_chunk and not getattr(chunk, "choices", None):
-                        continue
+        notice = s.notice
+        async for chunk in s.stream:
+            if not notice(s, chunk):
                 yield chunk
-        else:
-            notice = s.notice
-            async for chunk in s.stream:
-                if not notice(s, chunk):
-                    yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:

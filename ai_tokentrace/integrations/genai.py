@@ -213,39 +213,37 @@ def _model(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return model if isinstance(model, str) else None
 
 
-# The fast path (generate_content outside any scope, no budget watching): the caller's thread
-# queues ``(builder, models, model, started, ended, usage fields, model version, response id,
-# default scope)``; the response object itself is not kept (see ``_capture``). The snapshot holds
-# the usage object's field dict, so the record reads the same numbers the object had.
-def _fast_ok() -> bool:
-    return not (
-        _suppressed.get()
-        or _scope._current.get() is not None
-        or _capture.pre_call_guards
-        or _capture.capture_listeners
-    )
-
-
-def _snapshot(instance: Any, model: Any, started: float, response: Any) -> tuple[Any, ...] | None:
-    """The fast-path item for ``response``, or None when it must go the general way."""
+# The fast path (generate_content when ``_capture.may_snapshot()``): the caller's thread queues
+# ``(builder, models, model, started, ended, usage fields, model version, response id, default
+# scope)``; the response object itself is not kept (see ``_capture``). The snapshot holds the
+# usage object's field dict, so the record reads the same numbers the object had.
+def _fast_end(instance: Any, model: str | None, started: float, response: Any) -> None:
+    """Queue ``response``'s snapshot, or emit it the general way when it has no usage object."""
     ended = _capture.perf_clock()
     try:
         usage = response.usage_metadata
-        if usage is None:
-            return None  # no usage object: maybe only an HTTP body (read on the general path)
-        return (
-            _capture_of,
-            instance,
-            model,
-            started,
-            ended,
-            usage.__dict__,
-            response.model_version,
-            response.response_id,
-            _scope.default_scope,
-        )
+        item = None
+        if usage is not None:  # without one, maybe only an HTTP body: the general path reads it
+            item = (
+                _capture_of,
+                instance,
+                model,
+                started,
+                ended,
+                usage.__dict__,
+                response.model_version,
+                response.response_id,
+                _scope.default_scope,
+            )
     except Exception:
-        return None
+        item = None
+    if item is None:
+        emit(_provider(instance), GENERATE, model, response, extract_generate_content, started)
+        return
+    try:
+        _capture.hand_off(item)
+    except Exception:
+        internal_error("genai hand-off")
 
 
 def _capture_of(item: tuple[Any, ...]) -> Capture:
@@ -254,12 +252,12 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
     return Capture(
         _provider(instance),
         GENERATE,
-        model if isinstance(model, str) else None,
+        model,
         fields,
         _extract_fields,
         started,
         ended,
-        _capture.wall_clock() - (_capture.perf_clock() - ended),
+        _capture.wall_at(ended),
         default_scope,
         response_model=version if type(version) is str and version else None,
         response_id=rid if type(rid) is str and rid else None,
@@ -268,13 +266,6 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
 
 def _extract_fields(fields: Any) -> Extraction:
     return _raw_usage(fields), None, None
-
-
-def _hand_off(item: tuple[Any, ...]) -> None:
-    try:
-        _capture.hand_off(item)
-    except Exception:
-        internal_error("genai hand-off")
 
 
 def _unary_generate() -> tuple[Wrapper, Wrapper]:
@@ -287,45 +278,23 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not _fast_ok():
+        if not _capture.may_snapshot():
             return slow(wrapped, instance, args, kwargs)
-        model = kwargs.get("model") if args == () else _model(args, kwargs)
+        model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = wrapped(*args, **kwargs)
-        item = _snapshot(instance, model, started, response)
-        if item is None:
-            emit(
-                _provider(instance),
-                GENERATE,
-                _model(args, kwargs),
-                response,
-                extract_generate_content,
-                started,
-            )
-        else:
-            _hand_off(item)
+        _fast_end(instance, model, started, response)
         return response
 
     async def awrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not _fast_ok():
+        if not _capture.may_snapshot():
             return await aslow(wrapped, instance, args, kwargs)
-        model = kwargs.get("model") if args == () else _model(args, kwargs)
+        model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = await wrapped(*args, **kwargs)
-        item = _snapshot(instance, model, started, response)
-        if item is None:
-            emit(
-                _provider(instance),
-                GENERATE,
-                _model(args, kwargs),
-                response,
-                extract_generate_content,
-                started,
-            )
-        else:
-            _hand_off(item)
+        _fast_end(instance, model, started, response)
         return response
 
     return wrapper, awrapper

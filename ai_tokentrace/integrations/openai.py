@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import _capture, _scope
 from .._capture import Capture, before_call, emit, now
-from .._internal import _suppressed, internal_error, logger, suppressed
+from .._internal import internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from ._base import PatchTarget
 from ._openai_extract import EXTRACTORS, SNAPSHOTS
@@ -411,8 +411,6 @@ def _after_parse_safe(state: list[Any], result: Any) -> Any:
 # A plain (non-streamed, non-raw) result outside any scope, with no budget watching: the caller's
 # thread reads the usage counts, ids and clocks into one tuple and queues it; the background loop
 # turns it into a Capture with :func:`_capture_of`. Anything else takes the general path below.
-# Written flat on purpose: each Python call on this path costs the caller several times its warm
-# figure, because a 0.5 ms SDK call leaves the CPU caches cold for our code.
 
 # url -> (operation, snapshot function, is the Responses API)
 _FAST_ROUTES: dict[str, tuple[str, Any, bool]] = {
@@ -430,7 +428,7 @@ def _is_plain(cls: type) -> bool:
 
 
 def _capture_of(item: tuple[Any, ...]) -> Capture:
-    """On the loop: the Capture for a fast-path snapshot (see :func:`_sync_request`)."""
+    """On the loop: the Capture for a fast-path snapshot (see :func:`_fast_end`)."""
     _, op, client, model, started, ended, snap, rmodel, rid, private, default_scope, status = item
     provider = _provider(client)
     if provider == _AZURE:
@@ -445,7 +443,7 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
         _SNAPSHOT_EXTRACTORS[op],
         started,
         ended,
-        _capture.wall_clock() - (_capture.perf_clock() - ended),
+        _capture.wall_at(ended),
         default_scope,
         status="error" if status == "failed" else "ok",
         response_model=rmodel if type(rmodel) is str and rmodel else None,
@@ -464,45 +462,44 @@ def _snapshot_extractor(from_snapshot: Any) -> Any:
 _SNAPSHOT_EXTRACTORS = {op: _snapshot_extractor(pair[1]) for op, pair in SNAPSHOTS.items()}
 
 
-# -- the wrappers --------------------------------------------------------------------------------
-# The fast path is spelled out in both wrappers (not factored into helpers) to save Python calls.
-def _sync_request(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    route: tuple[str, Any, bool] | None = None
-    try:
-        if len(args) == 2:
-            options = args[1]
-            route = _FAST_ROUTES.get(options.url)
-            if route is not None:
-                body = options.json_data
-                if (
-                    kwargs.get("stream")
-                    or _suppressed.get()
-                    or _scope._current.get() is not None
-                    or _capture.pre_call_guards
-                    or _capture.capture_listeners
-                    or options.method != "post"
-                    or type(body) is not dict
-                    or (route[2] and (body.get("background") or options.extra_json))
-                ):
-                    route = None
-                else:
-                    model = body.get("model")
-                    started = _capture.perf_clock()
-    except Exception:
-        route = None
+def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, float] | None:
+    """``(route, requested model, start time)`` when this request may take the fast path.
+
+    Our code only: it may raise (the wrappers then take the general path).
+    """
+    if len(args) != 2:
+        return None
+    options = args[1]
+    route = _FAST_ROUTES.get(options.url)
     if route is None:
-        return _sync_request_general(wrapped, instance, args, kwargs)
-    result = wrapped(*args, **kwargs)
+        return None
+    body = options.json_data
+    if (
+        kwargs.get("stream")
+        or not _capture.may_snapshot()
+        or options.method != "post"
+        or type(body) is not dict
+        or (route[2] and (body.get("background") or options.extra_json))
+    ):
+        return None
+    return route, body.get("model"), _capture.perf_clock()
+
+
+def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
+    """Queue ``result``'s snapshot, or count it the general way when it is not a plain model.
+
+    Returns what the caller gets (``result`` itself, unless the general path wraps it).
+    """
     ended = _capture.perf_clock()
+    route, model, started = begun
     try:
-        if not (_plain.get(type(result)) or _is_plain(type(result))):
-            return _finish_odd(route[0], instance, model, started, result)
+        cls = type(result)
+        if not (_plain.get(cls) or _is_plain(cls)):
+            return _finish_odd(route[0], client, model, started, result)
         item = (
             _capture_of,
             route[0],
-            instance,
+            client,
             model,
             started,
             ended,
@@ -513,69 +510,38 @@ def _sync_request(
             _scope.default_scope,
             result.status if route[2] else None,
         )
-    except Exception:
-        return _finish_odd(route[0], instance, model, started, result)
+    except Exception:  # an odd result: the general path reads it defensively
+        return _finish_odd(route[0], client, model, started, result)
     try:
         _capture.hand_off(item)
     except Exception:
         internal_error("openai hand-off")
     return result
+
+
+# -- the wrappers --------------------------------------------------------------------------------
+def _sync_request(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        begun = _fast_begin(args, kwargs)
+    except Exception:
+        begun = None
+    if begun is None:
+        return _sync_request_general(wrapped, instance, args, kwargs)
+    return _fast_end(begun, instance, wrapped(*args, **kwargs))
 
 
 async def _async_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    route: tuple[str, Any, bool] | None = None
     try:
-        if len(args) == 2:
-            options = args[1]
-            route = _FAST_ROUTES.get(options.url)
-            if route is not None:
-                body = options.json_data
-                if (
-                    kwargs.get("stream")
-                    or _suppressed.get()
-                    or _scope._current.get() is not None
-                    or _capture.pre_call_guards
-                    or _capture.capture_listeners
-                    or options.method != "post"
-                    or type(body) is not dict
-                    or (route[2] and (body.get("background") or options.extra_json))
-                ):
-                    route = None
-                else:
-                    model = body.get("model")
-                    started = _capture.perf_clock()
+        begun = _fast_begin(args, kwargs)
     except Exception:
-        route = None
-    if route is None:
+        begun = None
+    if begun is None:
         return await _async_request_general(wrapped, instance, args, kwargs)
-    result = await wrapped(*args, **kwargs)
-    ended = _capture.perf_clock()
-    try:
-        if not (_plain.get(type(result)) or _is_plain(type(result))):
-            return _finish_odd(route[0], instance, model, started, result)
-        item = (
-            _capture_of,
-            route[0],
-            instance,
-            model,
-            started,
-            ended,
-            route[1](result),
-            getattr(result, "model", None),
-            getattr(result, "id", None),
-            result.__dict__.get("_request_id") or result.__pydantic_private__,
-            _scope.default_scope,
-            result.status if route[2] else None,
-        )
-    except Exception:
-        return _finish_odd(route[0], instance, model, started, result)
-    try:
-        _capture.hand_off(item)
-    except Exception:
-        internal_error("openai hand-off")
-    return result
+    return _fast_end(begun, instance, await wrapped(*args, **kwargs))
 
 
 def _finish_odd(op: str, client: Any, model: Any, started: float, result: Any) -> Any:

@@ -3,49 +3,17 @@ the same as the one the general (scoped) path makes."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pydantic
 import pytest
 
 import ai_tokentrace
-from ai_tokentrace import _pipeline, async_utils
 
+from ..._support import call_fields, loop_held
 from .conftest import LONG_MESSAGES, Api, require
 
-pytestmark = pytest.mark.usefixtures("instrumented")
-
-
-@pytest.fixture(autouse=True)
-def _no_budget_watching(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Budgets (switched on process-wide by earlier tests) route every call the general way."""
-    from ai_tokentrace import _capture
-
-    monkeypatch.setattr(_capture, "pre_call_guards", [])
-    monkeypatch.setattr(_capture, "capture_listeners", [])
-
-
-# Fields a scoped and an unscoped record of the same call must share.
-SAME = (
-    "provider",
-    "operation",
-    "model",
-    "response_model",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "reasoning_tokens",
-    "streamed",
-    "status",
-    "cost_usd",
-    "provider_total_tokens",
-    "usage_available",
-    "usage_details",
-    "error_type",
-    "price_source",
-)
+pytestmark = pytest.mark.usefixtures("instrumented", "no_budget_watching")
 
 CALLS = {
     "chat": lambda c: c.chat.completions.create(model="gpt-4o-mini", messages=LONG_MESSAGES),
@@ -53,19 +21,6 @@ CALLS = {
     "responses": lambda c: c.responses.create(model="gpt-4o-mini", input="Hi"),
     "embeddings": lambda c: c.embeddings.create(model="text-embedding-3-small", input="Hi"),
 }
-
-
-def _hold_loop() -> threading.Event:
-    """Keep the background loop busy, so queued items stay where the caller left them."""
-    release, entered = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        entered.set()
-        release.wait(30)
-
-    async_utils.call_soon(hold)
-    assert entered.wait(30)
-    return release
 
 
 def _pydantic_objects(value: Any) -> list[Any]:
@@ -92,7 +47,7 @@ async def test_fast_and_scoped_records_agree(api: Api, endpoint: str, records) -
         await api.call(CALLS[endpoint])
     fast, scoped = records()
     assert (fast.trace_name, scoped.trace_name) == (None, "scoped")
-    assert {f: getattr(fast, f) for f in SAME} == {f: getattr(scoped, f) for f in SAME}
+    assert call_fields(fast) == call_fields(scoped)
     assert fast.record_id != scoped.record_id
     # the fake server numbers its responses: same kind of id on both, never one without the other
     for name in ("response_id", "request_id"):
@@ -115,13 +70,8 @@ async def test_fast_path_keeps_the_request_id(api: Api, records) -> None:
 
 async def test_fast_path_queues_no_sdk_object(api: Api, records) -> None:
     """What waits in the queue is numbers and strings: the response can be freed at once."""
-    ai_tokentrace.flush()
-    release = _hold_loop()
-    try:
+    with loop_held() as queued:
         await api.call(CALLS["chat"])
-        queued = list(_pipeline.current()._queue)
-    finally:
-        release.set()
     [item] = queued
     assert type(item) is tuple
     assert _pydantic_objects(item[1:]) == []
@@ -130,20 +80,20 @@ async def test_fast_path_queues_no_sdk_object(api: Api, records) -> None:
 
 async def test_fast_path_keeps_no_prompt(api: Api) -> None:
     """The caller's messages are not held while the record waits to be built."""
-    ai_tokentrace.flush()
-    release = _hold_loop()
-    try:
+    with loop_held() as queued:
         await api.call(CALLS["chat"])
-        [item] = list(_pipeline.current()._queue)
-    finally:
-        release.set()
+    [item] = queued
+    assert type(item) is tuple
     assert "word" not in repr(item)
 
 
 async def test_stats_count_fast_path_records(api: Api, records) -> None:
-    """stats()["recorded"] counts calls that took the fast path."""
-    for _ in range(3):
-        await api.call(CALLS["embeddings"])
+    """stats()["recorded"] counts fast-path calls while they wait in the queue and after."""
+    with loop_held() as queued:
+        for _ in range(3):
+            await api.call(CALLS["embeddings"])
+        assert ai_tokentrace.stats()["recorded"] == 3
+    assert [type(item) for item in queued] == [tuple] * 3
     assert len(records()) == 3
     assert ai_tokentrace.stats()["recorded"] == 3
 
