@@ -15,7 +15,9 @@ from .._record import RawUsage
 __all__ = [
     "EXTRACTORS",
     "SNAPSHOTS",
+    "Detached",
     "UsageSnapshot",
+    "detach",
     "extract_audio",
     "extract_completion",
     "extract_embeddings",
@@ -216,6 +218,33 @@ def _extractor(snap: Any, names: tuple[str | None, ...], from_snapshot: Any) -> 
         return (from_snapshot(usage) if usage is not None else None), model, rid
 
     return extract
+
+
+# What a record needs of a usage-bearing object, read off it so the object itself can be freed:
+# ``(usage snapshot or None, response model, response id)``.
+Detached = tuple["UsageSnapshot | None", "str | None", "str | None"]
+_NAMES: dict[str, tuple[str | None, ...]] = {
+    "chat.completions": _COMPLETION_NAMES,
+    "completions": _COMPLETION_NAMES,
+    "responses": _RESPONSES_NAMES,
+    "embeddings": _EMBEDDINGS_NAMES,
+}
+
+
+def detach(operation: str, obj: Any) -> Detached:
+    """``obj`` (an SDK model, or a chunk's parsed JSON dict) as a :data:`Detached`.
+
+    For the operations in :data:`SNAPSHOTS` only; never raises on odd objects.
+    """
+    if type(obj) is dict:
+        usage = _snap_defensively(obj, _NAMES[operation])
+    else:
+        try:
+            usage = SNAPSHOTS[operation][0](obj)
+        except Exception:
+            usage = _snap_defensively(obj, _NAMES[operation])
+    model, rid = _ids(obj)
+    return usage, model, rid
 
 
 extract_completion = _extractor(snap_completion, _COMPLETION_NAMES, from_completion_snapshot)

@@ -9,6 +9,7 @@ an abandoned stream is garbage-collected.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -16,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from .._internal import internal_error
+from ._openai_extract import Detached, detach
 
 if TYPE_CHECKING:
     from .openai import _Call
 
-__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "noticer_for"]
+__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "hide_usage_events", "noticer_for"]
 
 _BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 
@@ -36,13 +38,24 @@ Noticer = Callable[["StreamState", Any], bool]
 class StreamState:
     """One stream's bookkeeping, kept off the proxy so per-chunk updates are plain slot stores."""
 
-    __slots__ = ("call", "done", "error", "failed", "notice", "payload", "response_id", "stream")
+    __slots__ = (
+        "call",
+        "detached",
+        "done",
+        "error",
+        "failed",
+        "notice",
+        "payload",
+        "response_id",
+        "stream",
+    )
 
     def __init__(self, stream: Any, call: _Call) -> None:
         self.stream = stream
         self.call = call
         self.notice = noticer_for(call.operation)
         self.payload: Any = None  # the object holding usage, once seen
+        self.detached: Detached | None = None  # or what a record needs of it, already read off
         self.response_id: str | None = None  # Responses: from response.created
         self.failed = False  # Responses: response.failed seen
         self.error: str | None = None  # Responses: an error event's code
@@ -72,6 +85,71 @@ def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -
 
     _finish_stream = finish_stream
     finish_stream(state, ended, exc)
+
+
+# -- the injected usage chunk, taken off the event stream before the SDK parses it --------------
+# Per event: two substring checks for a usage *object* (every chunk of a stream that asked for
+# usage has ``"usage":null``; only the last has an object). Only that chunk is parsed, and the
+# SDK builds no model for it. A spelling these checks miss still reaches the proxy's noticer,
+# which hides and counts the parsed chunk instead: counted once either way.
+_USAGE_OBJECT = ('"usage":{', '"usage": {')
+
+
+def _usage_chunk(data: str) -> dict[str, Any] | None:
+    """The parsed chunk when ``data`` is a usage-only chat chunk, else None."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return None
+    if type(chunk) is not dict or chunk.get("choices") or type(chunk.get("usage")) is not dict:
+        return None  # usage on a chunk with choices: the caller sees it, the noticer counts it
+    return chunk
+
+
+def _took(state: StreamState, data: str) -> bool:
+    try:
+        chunk = _usage_chunk(data)
+        if chunk is None:
+            return False
+        state.detached = detach(state.call.operation, chunk)
+        return True
+    except Exception:
+        internal_error("openai usage event")
+        return False
+
+
+def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
+    compact, spaced = _USAGE_OBJECT
+    for sse in events:
+        data = sse.data
+        if (compact in data or spaced in data) and _took(state, data):
+            continue
+        yield sse
+
+
+async def _ahide_usage(state: StreamState, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    compact, spaced = _USAGE_OBJECT
+    async for sse in events:
+        data = sse.data
+        if (compact in data or spaced in data) and _took(state, data):
+            continue
+        yield sse
+
+
+def hide_usage_events(stream: Any, state: StreamState, is_async: bool) -> None:
+    """Filter the usage chunk we asked for out of ``stream``'s server-sent events.
+
+    The SDK's stream generator calls ``self._iter_events()`` when first advanced, so an
+    instance attribute set now is what it uses. Where an SDK lacks the method the proxy's
+    noticer still hides the parsed chunk; either way it is counted once.
+    """
+    original = getattr(stream, "_iter_events", None)
+    if original is None or not callable(original) or "_iter_events" in vars(stream):
+        return
+    if is_async:
+        stream._iter_events = lambda: _ahide_usage(state, original())
+    else:
+        stream._iter_events = lambda: _hide_usage(state, original())
 
 
 def _notice_completion(state: StreamState, chunk: Any) -> bool:

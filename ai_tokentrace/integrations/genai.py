@@ -352,17 +352,75 @@ def _finish_stream(
     if last is None and error is not None:
         return
     provider, model, started, scope = call
+    error_type = type(error).__name__ if error is not None else None
+    if usage_chunk is not None:
+        # The chunk is not kept: its usage field dict and ids are all the record needs.
+        fields = usage_chunk.usage_metadata.__dict__
+        version = usage_chunk.model_version
+        rid = usage_chunk.response_id
+        if scope is None and _capture.may_snapshot():
+            _capture.hand_off(
+                (
+                    _stream_capture_of,
+                    call,
+                    _capture.perf_clock(),
+                    fields,
+                    version,
+                    rid,
+                    status,
+                    error_type,
+                    _scope.default_scope,
+                )
+            )
+            return
+        emit(
+            provider,
+            GENERATE,
+            model,
+            fields,
+            _extract_fields,
+            started,
+            streamed=True,
+            status=status,
+            response_model=version if type(version) is str and version else None,
+            response_id=rid if type(rid) is str and rid else None,
+            error_type=error_type,
+            scope=scope,
+        )
+        return
     emit(
         provider,
         GENERATE,
         model,
-        usage_chunk if usage_chunk is not None else last,
+        last,
         extract_generate_content,
         started,
         streamed=True,
         status=status,
-        error_type=type(error).__name__ if error is not None else None,
+        error_type=error_type,
         scope=scope,
+    )
+
+
+def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
+    """On the loop: the Capture for a finished stream's snapshot (see :func:`_finish_stream`)."""
+    _, call, ended, fields, version, rid, status, error_type, default_scope = item
+    provider, model, started, _ = call
+    return Capture(
+        provider,
+        GENERATE,
+        model,
+        fields,
+        _extract_fields,
+        started,
+        ended,
+        _capture.wall_at(ended),
+        default_scope,
+        streamed=True,
+        status=status,
+        response_model=version if type(version) is str and version else None,
+        response_id=rid if type(rid) is str and rid else None,
+        error_type=error_type,
     )
 
 

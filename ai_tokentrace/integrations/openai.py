@@ -26,15 +26,15 @@ import copy
 import importlib
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from .. import _capture, _scope
 from .._capture import Capture, before_call, emit, now
 from .._internal import internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from ._base import PatchTarget
-from ._openai_extract import EXTRACTORS, SNAPSHOTS
-from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState
+from ._openai_extract import EXTRACTORS, SNAPSHOTS, detach
+from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState, hide_usage_events
 
 __all__ = [
     "INTEGRATION",
@@ -159,11 +159,16 @@ def _azure_supports_usage(client: Any) -> bool:
     return version >= "2024-09-01"
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # dict first: the ABC check costs more than the rest of a stream's begin (NotGiven, None)
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
+
+
 def _caller_asked_usage(body: Mapping[str, Any], extra: Any) -> bool:
     for source in (extra, body):
-        if isinstance(source, Mapping):
+        if _is_mapping(source):
             so = source.get("stream_options")
-            if isinstance(so, Mapping) and so.get("include_usage"):
+            if _is_mapping(so) and so.get("include_usage"):
                 return True
     return False
 
@@ -172,12 +177,12 @@ def _inject(options: Any, body: Mapping[str, Any]) -> Any:
     """A copy of the request options asking for usage; the caller's objects stay untouched."""
     so = body.get("stream_options")
     new_body = dict(body)
-    new_body["stream_options"] = {**(so if isinstance(so, Mapping) else {}), "include_usage": True}
+    new_body["stream_options"] = {**(so if _is_mapping(so) else {}), "include_usage": True}
     extra = getattr(options, "extra_json", None)
     copier = getattr(options, "model_copy", None)
     new = copier() if copier is not None else copy.copy(options)
     new.json_data = new_body
-    if isinstance(extra, Mapping) and "stream_options" in extra:
+    if _is_mapping(extra) and "stream_options" in extra:
         new.extra_json = {k: v for k, v in extra.items() if k != "stream_options"}
     return new
 
@@ -206,7 +211,7 @@ def _begin_request(
     if method != "post" and method.lower() != "post":
         return None, args, kwargs
     body = getattr(options, "json_data", None)
-    if type(body) is not dict and not isinstance(body, Mapping):
+    if not _is_mapping(body):
         body = {}
     provider = _provider(client)
     model = body.get("model")
@@ -216,7 +221,7 @@ def _begin_request(
     if op == "responses":
         extra = getattr(options, "extra_json", None)
         background = bool(body.get("background")) or (
-            isinstance(extra, Mapping) and bool(extra.get("background"))
+            _is_mapping(extra) and bool(extra.get("background"))
         )
     call = _Call(
         provider, op, model if isinstance(model, str) else None, now(), current_scope(), background
@@ -224,12 +229,12 @@ def _begin_request(
     stream = kwargs.get("stream", False) if len(args) < 3 else args[2]
     if stream and op in _INJECTABLE:
         headers = getattr(options, "headers", None)
-        raw = isinstance(headers, Mapping) and headers.get(_RAW_HEADER)
+        raw = _is_mapping(headers) and headers.get(_RAW_HEADER)
         if (
             not raw
             and not _caller_asked_usage(body, getattr(options, "extra_json", None))
             and _settings_inject()
-            and str(getattr(client, "base_url", "")) not in _no_inject
+            and (not _no_inject or str(getattr(client, "base_url", "")) not in _no_inject)
             and (provider != _AZURE or _azure_supports_usage(client))
         ):
             new_options = _inject(options, body)
@@ -251,9 +256,15 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
     """Count (or arrange to count) what ``request`` returned. Our code only; never raises."""
     try:
         if isinstance(result, _STREAM_TYPES):
-            return StreamProxy(result, call)
+            proxy = StreamProxy(result, call)
+            if call.injected:
+                hide_usage_events(result, proxy._self_s, False)
+            return proxy
         if isinstance(result, _ASYNC_STREAM_TYPES):
-            return AsyncStreamProxy(result, call)
+            aproxy = AsyncStreamProxy(result, call)
+            if call.injected:
+                hide_usage_events(result, aproxy._self_s, True)
+            return aproxy
         if isinstance(result, _RAW_TYPES):
             _hook_raw(call, result)
             return result
@@ -338,27 +349,90 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
             if original is not None:
                 _emit_for(original, payload, streamed=True, request_id=state.request_id())
         return
-    if payload is None and call.background and state.response_id and not ended:
+    detached = state.detached
+    if payload is not None and detached is None and call.operation in SNAPSHOTS:
+        detached = detach(call.operation, payload)  # the chunk or response is not kept
+    have_usage = payload is not None or detached is not None
+    if not have_usage and call.background and state.response_id and not ended:
         _remember(state.response_id, call)  # its usage arrives later, via retrieve
         return
     if state.failed:
         status, error_type = "error", "response.failed"
     elif exc is not None:
-        status, error_type = ("error" if payload is not None else "partial"), type(exc).__name__
-    elif payload is None and state.error is not None:
+        status, error_type = ("error" if have_usage else "partial"), type(exc).__name__
+    elif not have_usage and state.error is not None:
         status, error_type = "partial", state.error
-    elif payload is not None or ended:
+    elif have_usage or ended:
         status, error_type = "ok", None
     else:
         status, error_type = "partial", None
-    _emit_for(
-        call,
-        payload,
+    request_id = state.request_id()
+    if detached is None:
+        _emit_for(
+            call,
+            payload,
+            streamed=True,
+            status=status,
+            error_type=error_type,
+            request_id=request_id,
+            usage_available=have_usage,
+        )
+        return
+    usage, response_model, response_id = detached
+    if call.scope is None and _capture.may_snapshot():
+        _capture.hand_off(
+            (
+                _stream_capture_of,
+                call,
+                _capture.perf_clock(),
+                usage,
+                response_model,
+                response_id,
+                status,
+                error_type,
+                request_id,
+                _scope.default_scope,
+            )
+        )
+        return
+    emit(
+        call.provider,
+        call.operation,
+        call.model,
+        usage,
+        _SNAPSHOT_EXTRACTORS[call.operation],
+        call.started,
         streamed=True,
         status=status,
+        response_model=response_model,
+        response_id=response_id,
+        request_id=request_id,
         error_type=error_type,
-        request_id=state.request_id(),
-        usage_available=payload is not None,
+        usage_available=usage is not None,
+        scope=call.scope,
+    )
+
+
+def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
+    """On the loop: the Capture for a finished stream's snapshot (see :func:`finish_stream`)."""
+    _, call, ended, usage, rmodel, rid, status, error_type, request_id, default_scope = item
+    return Capture(
+        call.provider,
+        call.operation,
+        call.model,
+        usage,
+        _SNAPSHOT_EXTRACTORS[call.operation],
+        call.started,
+        ended,
+        _capture.wall_at(ended),
+        default_scope,
+        streamed=True,
+        status=status,
+        response_model=rmodel,
+        response_id=rid,
+        request_id=request_id,
+        error_type=error_type,
+        usage_available=usage is not None,
     )
 
 

@@ -49,3 +49,35 @@ async def test_async_fast_path_counts_like_the_sync_one(records) -> None:
     await client.aio.models.generate_content(model=MODEL, contents="Say hello.")
     sync_rec, async_rec = records()
     assert call_fields(sync_rec) == call_fields(async_rec)
+
+
+def _no_sdk_objects(item: tuple) -> bool:  # type: ignore[type-arg]
+    import pydantic
+
+    return not any(isinstance(x, pydantic.BaseModel) for x in item)
+
+
+def test_finished_stream_queues_only_usage_fields(records) -> None:
+    """A stream's last usage-bearing chunk is not kept either: only its usage field dict."""
+    client = fake_genai_client(FakeGemini())
+    with loop_held() as queued:
+        chunks = list(client.models.generate_content_stream(model=MODEL, contents="Say hello."))
+    [item] = queued
+    assert type(item) is tuple
+    assert _no_sdk_objects(item)
+    assert any(x is chunks[-1].usage_metadata.__dict__ for x in item)
+    [rec] = records()
+    assert rec.streamed
+    assert rec.status == "ok"
+
+
+def test_fast_and_scoped_streams_agree(records) -> None:
+    """The same stream outside and inside a scope gives records that differ only in labels."""
+    client = fake_genai_client(FakeGemini(thoughts_tokens=7))
+    list(client.models.generate_content_stream(model=MODEL, contents="Say hello."))
+    with ai_tokentrace.trace_tokens("scoped"):
+        list(client.models.generate_content_stream(model=MODEL, contents="Say hello."))
+    fast, scoped = records()
+    assert (fast.trace_name, scoped.trace_name) == (None, "scoped")
+    assert call_fields(fast) == call_fields(scoped)
+    assert fast.reasoning_tokens == 7

@@ -1,0 +1,155 @@
+"""The usage chunk we ask for is taken off the event stream before the SDK parses it; a stream's
+record keeps no SDK object; spellings and placements the quick check misses are still counted
+once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ai_tokentrace.testing.fake_openai import FakeOpenAI
+
+from ..._support import call_fields, loop_held
+from .conftest import MESSAGES, Api
+from .test_fast_path import _pydantic_objects
+
+pytestmark = pytest.mark.usefixtures("instrumented", "no_budget_watching")
+
+
+def _stream(c: Any) -> Any:
+    return c.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+
+
+def _count_parses(api: Api) -> list[Any]:
+    """Every chunk the SDK builds a model for (its stream reads this off the client)."""
+    parsed: list[Any] = []
+    original = api.client._process_response_data
+
+    def counting(**kwargs: Any) -> Any:
+        out = original(**kwargs)
+        parsed.append(out)
+        return out
+
+    api.client._process_response_data = counting
+    return parsed
+
+
+async def test_injected_usage_chunk_is_never_parsed_by_the_sdk(api: Api, records) -> None:
+    """The SDK builds exactly the chunks the caller sees; the usage still reaches the record."""
+    parsed = _count_parses(api)
+    seen = await api.drain(await api.call(_stream))
+    assert len(parsed) == len(seen)
+    assert all(chunk.choices for chunk in parsed)
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 24)
+    assert rec.response_model == "gpt-4o-mini"
+    assert rec.response_id is not None
+
+
+async def test_usage_asked_for_by_the_caller_is_parsed_as_before(api: Api, records) -> None:
+    """No injection, no filter: the caller's own usage chunk reaches it as a parsed model."""
+    parsed = _count_parses(api)
+    seen = await api.drain(
+        await api.call(
+            lambda c: c.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    )
+    assert len(parsed) == len(seen)
+    assert seen[-1].usage is not None
+    [rec] = records()
+    assert rec.output_tokens == 24
+
+
+async def test_finished_stream_queues_no_sdk_object(api: Api, records) -> None:
+    """What waits in the queue for a stream is numbers and strings, as for a plain call."""
+    with loop_held() as queued:
+        await api.drain(await api.call(_stream))
+    [item] = queued
+    assert type(item) is tuple
+    assert _pydantic_objects(item[1:]) == []
+    [rec] = records()
+    assert (rec.streamed, rec.output_tokens) == (True, 24)
+
+
+class _OddlySpelled(FakeOpenAI):
+    """Writes the usage chunk as ``"usage" :  {`` (valid JSON the quick check does not know)."""
+
+    def _chat_chunks(self, *args: Any) -> Iterator[tuple[str | None, Any]]:
+        for event, data in super()._chat_chunks(*args):
+            if isinstance(data, dict) and isinstance(data.get("usage"), dict):
+                data = json.dumps(data).replace('"usage": {', '"usage" :  {')
+            yield event, data
+
+
+class _UsageOnLastChoice(FakeOpenAI):
+    """Puts usage on the last content chunk instead of a chunk of its own (some servers do)."""
+
+    def _chat_chunks(self, *args: Any) -> Iterator[tuple[str | None, Any]]:
+        events = list(super()._chat_chunks(*args))
+        usage_at = next(
+            (
+                i
+                for i, (_, d) in enumerate(events)
+                if isinstance(d, dict) and d.get("choices") == []
+            ),
+            None,
+        )
+        if usage_at is not None:
+            _, usage_only = events.pop(usage_at)
+            _, last = events[usage_at - 1]
+            events[usage_at - 1] = (None, {**last, "usage": usage_only["usage"]})
+        yield from events
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_usage_chunk_spelled_otherwise_is_hidden_and_counted_once(
+    kind: str, instrumented, records
+) -> None:
+    api = Api(kind, _OddlySpelled())
+    seen = await api.drain(await api.call(_stream))
+    assert all(chunk.choices for chunk in seen)
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens) == (True, 24)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_usage_on_a_chunk_with_choices_reaches_the_caller_and_the_record(
+    kind: str, instrumented, records
+) -> None:
+    api = Api(kind, _UsageOnLastChoice())
+    seen = await api.drain(await api.call(_stream))
+    assert seen[-1].choices
+    assert seen[-1].usage is not None
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens) == (True, 24)
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["injected", "asked-by-caller"])
+async def test_stream_records_outside_and_inside_a_scope_agree(
+    api: Api, asked: bool, records
+) -> None:
+    """A stream handed off as a snapshot and one emitted into a scope give the same record."""
+    import ai_tokentrace
+
+    extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if asked else {}
+
+    def stream(c: Any) -> Any:
+        return c.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra
+        )
+
+    await api.drain(await api.call(stream))
+    with ai_tokentrace.trace_tokens("scoped"):
+        await api.drain(await api.call(stream))
+    fast, scoped = records()
+    assert (fast.trace_name, scoped.trace_name) == (None, "scoped")
+    assert call_fields(fast) == call_fields(scoped)
+    assert fast.request_id is not None
