@@ -254,7 +254,10 @@ def install_budget(budget: Budget | None) -> None:
     global _global
     if budget is not None and not isinstance(budget, Budget):
         raise TypeError(f"budget must be an ai_tokentrace.Budget, not {type(budget).__name__}")
+    from . import _capture
+
     _global = budget
+    _capture.watching_unscoped = budget is not None
 
 
 def _warm_prices() -> None:

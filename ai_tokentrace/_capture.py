@@ -48,6 +48,7 @@ __all__ = [
     "now",
     "pre_call_guards",
     "wall_at",
+    "watching_unscoped",
 ]
 
 # What an adapter's pure extractor returns: usage (None when the payload has none), the model the
@@ -100,19 +101,19 @@ def wall_at(perf: float) -> float:
 
 def may_snapshot() -> bool:
     """True when a call may be handed off as a snapshot rather than a Capture: no scope wants
-    it at once, no budget watches, and we are not recording our own traffic."""
-    return not (
-        _suppressed.get()
-        or _current_scope.get() is not None
-        or pre_call_guards
-        or capture_listeners
-    )
+    it at once, no hook watches calls made outside scopes, and we are not recording our own
+    traffic."""
+    return not (_suppressed.get() or _current_scope.get() is not None or watching_unscoped)
 
 
 # Hooks for budgets: guards run before a call is sent (and may refuse it by raising);
 # listeners see every capture as it is emitted.
 pre_call_guards: list[Callable[[str, str | None, Scope | None], None]] = []
 capture_listeners: list[Callable[[Capture], None]] = []
+# True while a hook needs the calls made outside any scope too (a process-wide budget). Budgets
+# on scopes only see calls inside them, which never take the snapshot path, so a Budget used
+# once in a scope leaves every other call on the fast path.
+watching_unscoped = False
 
 _ZERO = Counts(0, 0, 0, 0, 0, None)
 

@@ -356,3 +356,18 @@ def test_budget_refuses_a_real_openai_client_call_before_it_is_sent() -> None:
         assert len(client._fake.requests) == sent
     finally:
         ai_tokentrace.uninstrument()
+
+
+def test_a_scope_budget_leaves_unscoped_calls_on_the_snapshot_path() -> None:
+    """Budgets on scopes see only the calls inside them: other calls stay on the fast path."""
+    with ai_tokentrace.trace_tokens("capped", budget=Budget(limit_usd=5.0)):
+        pass
+    assert _capture.may_snapshot()
+
+
+def test_a_process_wide_budget_watches_unscoped_calls_until_removed() -> None:
+    """``instrument(budget=...)`` routes every call past the budget; removing it ends that."""
+    install_budget(Budget(limit_usd=5.0))
+    assert not _capture.may_snapshot()
+    install_budget(None)
+    assert _capture.may_snapshot()

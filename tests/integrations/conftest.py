@@ -7,9 +7,7 @@ import pytest
 
 @pytest.fixture
 def no_budget_watching(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No budget hooks, so plain calls may take the fast path (budgets, once used, stay
-    registered process-wide and route every call the general way)."""
+    """No process-wide budget, so calls outside a scope may take the fast path."""
     from ai_tokentrace import _capture
 
-    monkeypatch.setattr(_capture, "pre_call_guards", [])
-    monkeypatch.setattr(_capture, "capture_listeners", [])
+    monkeypatch.setattr(_capture, "watching_unscoped", False)
