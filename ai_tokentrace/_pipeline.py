@@ -43,6 +43,7 @@ __all__ = [
     "shutdown",
     "stats",
     "submit",
+    "wake_size",
 ]
 
 
@@ -335,6 +336,20 @@ async def _pipeline_worker(
 
 _live: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 _NEVER = sys.maxsize  # a _wake_at no queue reaches
+_WAKE_CAP = 1024
+
+
+def wake_size(settings: Settings) -> int:
+    """How many queued calls wake the worker before ``flush_interval`` does.
+
+    Larger than one export batch on purpose. Each wake makes the loop thread take the GIL
+    from the callers' threads, and measured on CPU-bound callers the cost scales with how
+    often that happens, not with how much is built: waking every 1024 calls instead of every
+    100 took about 4 us off each call at the median. A quarter of the queue bound keeps the
+    queue far from full under bursts. Records still leave within ``flush_interval`` at any
+    rate.
+    """
+    return max(1, min(max(settings.batch_size, _WAKE_CAP), settings.max_queue_size // 4))
 
 
 class Pipeline:
@@ -374,7 +389,7 @@ class Pipeline:
         self._reject(capture)
 
     def _wake_soon(self) -> None:
-        """The queue reached ``_wake_at``: start the worker, or wake it for a full batch."""
+        """The queue reached ``_wake_at``: start the worker, or wake it (see :func:`wake_size`)."""
         if not self._started:
             self._start()
             return
@@ -455,7 +470,7 @@ class Pipeline:
             if self._started:
                 return
             self._started = True
-            self._wake_at = self.settings.batch_size
+            self._wake_at = wake_size(self.settings)
         async_utils.call_soon(self._start_on_loop)
 
     def _start_on_loop(self) -> None:
@@ -476,7 +491,7 @@ class Pipeline:
     async def _drain(self) -> None:
         q = self._queue
         batch_size = self.settings.batch_size
-        self._wake_at = batch_size  # the hot path may wake us again from here on
+        self._wake_at = wake_size(self.settings)  # the hot path may wake us again from here on
         while q:
             captures = [q.popleft() for _ in range(min(batch_size, len(q)))]
             self._taken += len(captures)

@@ -30,16 +30,30 @@ from ._support import (
 FOREVER = 3600.0
 
 
-def test_batch_is_exported_once_batch_size_is_reached() -> None:
-    """With a flush interval of an hour, a full batch still goes out at once."""
+def test_a_backlog_is_exported_without_waiting_for_the_interval() -> None:
+    """With a flush interval of an hour, a backlog of wake_size calls still goes out at once,
+    in batches of batch_size."""
     svc = SignalService()
-    ai_tokentrace.configure(service=svc, batch_size=5, flush_interval=FOREVER)
+    ai_tokentrace.configure(service=svc, batch_size=5, max_queue_size=40, flush_interval=FOREVER)
+    wake = _pipeline.wake_size(_pipeline.current().settings)
+    assert wake == 10
     emit_usage()  # starts the worker, which exports what it finds at once
     assert ai_tokentrace.flush(30)
-    for _ in range(5):
+    for _ in range(wake):
         emit_usage()
-    assert svc.wait_for(6)
-    assert svc.batches == [1, 5]
+    assert svc.wait_for(1 + wake)
+    assert svc.batches == [1, 5, 5]
+
+
+def test_wake_size_is_a_few_batches_and_a_quarter_of_the_queue_at_most() -> None:
+    """The worker wakes every 1024 calls by default (not every batch: each wake costs the
+    callers), never later than a quarter of the queue bound, never before one batch."""
+    from ai_tokentrace._config import Settings
+
+    assert _pipeline.wake_size(Settings()) == 1024
+    assert _pipeline.wake_size(Settings(batch_size=2000)) == 2000
+    assert _pipeline.wake_size(Settings(max_queue_size=400)) == 100
+    assert _pipeline.wake_size(Settings(max_queue_size=2)) == 1
 
 
 def test_partial_batch_is_exported_once_the_interval_passes() -> None:

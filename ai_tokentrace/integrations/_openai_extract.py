@@ -62,44 +62,46 @@ def _ids(obj: Any) -> tuple[str | None, str | None]:
 UsageSnapshot = tuple[Any, Any, Any, Any, Any]
 
 
+# The readers go through the instance dicts (a missing field raises KeyError, an odd object
+# AttributeError): on the SDK's pydantic models that skips the ``__getattr__`` hook and the
+# type lookup of every attribute read.
 def snap_completion(obj: Any) -> UsageSnapshot | None:
     """Chat and legacy completions (``CompletionUsage``). Raises on an odd object."""
-    u = obj.usage
+    u = obj.__dict__["usage"]
     if u is None:
         return None
-    pd = u.prompt_tokens_details
-    cd = u.completion_tokens_details
+    f = u.__dict__
     return (
-        u.prompt_tokens,
-        u.completion_tokens,
-        u.total_tokens,
-        pd if pd is None or type(pd) is dict else pd.__dict__,
-        cd if cd is None or type(cd) is dict else cd.__dict__,
+        f["prompt_tokens"],
+        f["completion_tokens"],
+        f["total_tokens"],
+        d if (d := f["prompt_tokens_details"]) is None or type(d) is dict else d.__dict__,
+        d if (d := f["completion_tokens_details"]) is None or type(d) is dict else d.__dict__,
     )
 
 
 def snap_responses(obj: Any) -> UsageSnapshot | None:
     """Responses API (``ResponseUsage``). Raises on an odd object."""
-    u = obj.usage
+    u = obj.__dict__["usage"]
     if u is None:
         return None
-    idt = u.input_tokens_details
-    odt = u.output_tokens_details
+    f = u.__dict__
     return (
-        u.input_tokens,
-        u.output_tokens,
-        u.total_tokens,
-        idt if idt is None or type(idt) is dict else idt.__dict__,
-        odt if odt is None or type(odt) is dict else odt.__dict__,
+        f["input_tokens"],
+        f["output_tokens"],
+        f["total_tokens"],
+        d if (d := f["input_tokens_details"]) is None or type(d) is dict else d.__dict__,
+        d if (d := f["output_tokens_details"]) is None or type(d) is dict else d.__dict__,
     )
 
 
 def snap_embeddings(obj: Any) -> UsageSnapshot | None:
     """Embeddings: prompt and total tokens only. Raises on an odd object."""
-    u = obj.usage
+    u = obj.__dict__["usage"]
     if u is None:
         return None
-    return (u.prompt_tokens, None, u.total_tokens, None, None)
+    f = u.__dict__
+    return (f["prompt_tokens"], None, f["total_tokens"], None, None)
 
 
 # Detail dict key -> RawUsage detail name, per side; "cached" and "reasoning" are buckets.

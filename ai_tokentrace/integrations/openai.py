@@ -541,19 +541,17 @@ def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
 
     Our code only: it may raise (the wrappers then take the general path).
     """
-    if len(args) != 2:
+    if len(args) != 2 or kwargs.get("stream") or not _capture.may_snapshot():
         return None
-    options = args[1]
-    route = _FAST_ROUTES.get(options.url)
+    options = args[1].__dict__  # FinalRequestOptions: its fields, without pydantic's hooks
+    route = _FAST_ROUTES.get(options["url"])
     if route is None:
         return None
-    body = options.json_data
+    body = options["json_data"]
     if (
-        kwargs.get("stream")
-        or not _capture.may_snapshot()
-        or options.method != "post"
-        or type(body) is not dict
-        or (route[2] and (body.get("background") or options.extra_json))
+        type(body) is not dict
+        or options["method"] != "post"
+        or (route[2] and (body.get("background") or options["extra_json"]))
     ):
         return None
     return route, body.get("model"), _capture.perf_clock()
@@ -570,6 +568,7 @@ def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
         cls = type(result)
         if not (_plain.get(cls) or _is_plain(cls)):
             return _finish_odd(route[0], client, model, started, result)
+        fields = result.__dict__
         item = (
             _capture_of,
             route[0],
@@ -578,11 +577,11 @@ def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
             started,
             ended,
             route[1](result),
-            getattr(result, "model", None),
-            getattr(result, "id", None),
-            result.__dict__.get("_request_id") or result.__pydantic_private__,
+            fields.get("model"),
+            fields.get("id"),
+            fields.get("_request_id") or result.__pydantic_private__,
             _scope.default_scope,
-            result.status if route[2] else None,
+            fields.get("status") if route[2] else None,
         )
     except Exception:  # an odd result: the general path reads it defensively
         return _finish_odd(route[0], client, model, started, result)
