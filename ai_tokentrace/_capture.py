@@ -102,7 +102,8 @@ def wall_at(perf: float) -> float:
 def may_snapshot() -> bool:
     """True when a call may be handed off as a snapshot rather than a Capture: no scope wants
     it at once, no hook watches calls made outside scopes, and we are not recording our own
-    traffic."""
+    traffic. (The OpenAI adapter's ``_fast_begin`` inlines these checks; a test keeps the two
+    in step.)"""
     return not (_suppressed.get() or _current_scope.get() is not None or watching_unscoped)
 
 

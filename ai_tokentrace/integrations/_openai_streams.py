@@ -227,9 +227,14 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        for chunk in s.stream:
-            if not notice(s, chunk):
-                yield chunk
+        if notice is _notice_completion:  # chat: the check inline, a call only for usage
+            for chunk in s.stream:
+                if getattr(chunk, "usage", None) is None or not notice(s, chunk):
+                    yield chunk
+        else:
+            for chunk in s.stream:
+                if not notice(s, chunk):
+                    yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -243,9 +248,14 @@ async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        async for chunk in s.stream:
-            if not notice(s, chunk):
-                yield chunk
+        if notice is _notice_completion:
+            async for chunk in s.stream:
+                if getattr(chunk, "usage", None) is None or not notice(s, chunk):
+                    yield chunk
+        else:
+            async for chunk in s.stream:
+                if not notice(s, chunk):
+                    yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:

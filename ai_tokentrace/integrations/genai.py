@@ -221,7 +221,8 @@ def _fast_end(instance: Any, model: str | None, started: float, response: Any) -
     """Queue ``response``'s snapshot, or emit it the general way when it has no usage object."""
     ended = _capture.perf_clock()
     try:
-        usage = response.usage_metadata
+        fields = response.__dict__  # the pydantic fields, without its attribute hooks
+        usage = fields["usage_metadata"]
         item = None
         if usage is not None:  # without one, maybe only an HTTP body: the general path reads it
             item = (
@@ -231,8 +232,8 @@ def _fast_end(instance: Any, model: str | None, started: float, response: Any) -
                 started,
                 ended,
                 usage.__dict__,
-                response.model_version,
-                response.response_id,
+                fields.get("model_version"),
+                fields.get("response_id"),  # older releases have none
                 _scope.default_scope,
             )
     except Exception:

@@ -30,8 +30,9 @@ from typing import Any, TypeGuard
 
 from .. import _capture, _scope
 from .._capture import Capture, before_call, emit, now
-from .._internal import internal_error, logger, suppressed
+from .._internal import _suppressed, internal_error, logger, suppressed
 from .._scope import Scope, current_scope
+from .._scope import _current as _current_scope
 from ._base import PatchTarget
 from ._openai_extract import EXTRACTORS, SNAPSHOTS, detach
 from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState, hide_usage_events
@@ -541,7 +542,14 @@ def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
 
     Our code only: it may raise (the wrappers then take the general path).
     """
-    if len(args) != 2 or kwargs.get("stream") or not _capture.may_snapshot():
+    if (
+        len(args) != 2
+        or kwargs.get("stream")
+        # _capture.may_snapshot(), inline: this runs before every request
+        or _suppressed.get()
+        or _current_scope.get() is not None
+        or _capture.watching_unscoped
+    ):
         return None
     options = args[1].__dict__  # FinalRequestOptions: its fields, without pydantic's hooks
     route = _FAST_ROUTES.get(options["url"])
@@ -577,8 +585,8 @@ def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
             started,
             ended,
             route[1](result),
-            fields.get("model"),
-            fields.get("id"),
+            fields["model"],
+            fields.get("id"),  # embeddings have none
             fields.get("_request_id") or result.__pydantic_private__,
             _scope.default_scope,
             fields.get("status") if route[2] else None,

@@ -3,6 +3,7 @@ the same as the one the general (scoped) path makes."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pydantic
@@ -108,3 +109,29 @@ async def test_records_follow_a_replaced_pipeline(api: Api) -> None:
     await api.call(CALLS["chat"])
     assert ai_tokentrace.flush(10)
     assert len(second.records) == 1
+
+
+@pytest.mark.parametrize("condition", ["scope", "suppressed", "process-wide budget"])
+def test_fast_begin_refuses_whenever_may_snapshot_does(condition: str, monkeypatch) -> None:
+    """The adapter inlines may_snapshot()'s checks: each one also keeps a request off the
+    fast path."""
+    from openai._models import FinalRequestOptions
+
+    from ai_tokentrace import _capture
+    from ai_tokentrace._internal import suppressing
+    from ai_tokentrace.integrations import openai as adapter
+
+    options = FinalRequestOptions.construct(
+        method="post", url="/chat/completions", json_data={"model": "gpt-4o-mini"}
+    )
+    args = (object, options)
+    assert adapter._fast_begin(args, {}) is not None
+    with contextlib.ExitStack() as stack:
+        if condition == "scope":
+            stack.enter_context(ai_tokentrace.trace_tokens("s"))
+        elif condition == "suppressed":
+            stack.enter_context(suppressing())
+        else:
+            monkeypatch.setattr(_capture, "watching_unscoped", True)
+        assert not _capture.may_snapshot()
+        assert adapter._fast_begin(args, {}) is None
