@@ -62,9 +62,10 @@ def _ids(obj: Any) -> tuple[str | None, str | None]:
 UsageSnapshot = tuple[Any, Any, Any, Any, Any]
 
 
-# The readers go through the instance dicts (a missing field raises KeyError, an odd object
-# AttributeError): on the SDK's pydantic models that skips the ``__getattr__`` hook and the
-# type lookup of every attribute read.
+# The counts are read from the instance dicts (a missing one raises KeyError, an odd object
+# AttributeError): on the SDK's pydantic models that skips the ``__getattr__`` hook of each
+# attribute read. The detail objects are read as attributes: an SDK older than the field keeps
+# what the server sent among pydantic's extras, which only the attribute read finds.
 def snap_completion(obj: Any) -> UsageSnapshot | None:
     """Chat and legacy completions (``CompletionUsage``). Raises on an odd object."""
     u = obj.__dict__["usage"]
@@ -75,8 +76,8 @@ def snap_completion(obj: Any) -> UsageSnapshot | None:
         f["prompt_tokens"],
         f["completion_tokens"],
         f["total_tokens"],
-        d if (d := f["prompt_tokens_details"]) is None or type(d) is dict else d.__dict__,
-        d if (d := f["completion_tokens_details"]) is None or type(d) is dict else d.__dict__,
+        d if (d := u.prompt_tokens_details) is None or type(d) is dict else d.__dict__,
+        d if (d := u.completion_tokens_details) is None or type(d) is dict else d.__dict__,
     )
 
 
@@ -90,8 +91,8 @@ def snap_responses(obj: Any) -> UsageSnapshot | None:
         f["input_tokens"],
         f["output_tokens"],
         f["total_tokens"],
-        d if (d := f["input_tokens_details"]) is None or type(d) is dict else d.__dict__,
-        d if (d := f["output_tokens_details"]) is None or type(d) is dict else d.__dict__,
+        d if (d := u.input_tokens_details) is None or type(d) is dict else d.__dict__,
+        d if (d := u.output_tokens_details) is None or type(d) is dict else d.__dict__,
     )
 
 
