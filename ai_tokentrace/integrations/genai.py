@@ -301,6 +301,40 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
     return wrapper, awrapper
 
 
+def _emit_response(
+    provider: str,
+    operation: str,
+    model: str | None,
+    response: Any,
+    extract: Callable[[Any], Extraction],
+    started: float,
+) -> None:
+    """Emit one response; a generate_content response as its usage fields (not kept itself)."""
+    detached = None
+    if operation == GENERATE:
+        try:
+            fields = response.__dict__
+            usage = fields["usage_metadata"]
+            if usage is not None:
+                detached = usage.__dict__, fields.get("model_version"), fields.get("response_id")
+        except Exception:  # an odd response: the extractor reads it defensively
+            detached = None
+    if detached is None:
+        emit(provider, operation, model, response, extract, started)
+        return
+    usage_fields, version, rid = detached
+    emit(
+        provider,
+        operation,
+        model,
+        usage_fields,
+        _extract_fields,
+        started,
+        response_model=version if type(version) is str and version else None,
+        response_id=rid if type(rid) is str and rid else None,
+    )
+
+
 def _unary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
     """Wrapper for one request answered by one response object (sync)."""
 
@@ -314,7 +348,7 @@ def _unary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
         before_call(provider, model)
         started = now()
         response = wrapped(*args, **kwargs)
-        emit(provider, operation, model, response, extract, started)
+        _emit_response(provider, operation, model, response, extract, started)
         return response
 
     return wrapper
@@ -333,7 +367,7 @@ def _aunary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
         before_call(provider, model)
         started = now()
         response = await wrapped(*args, **kwargs)
-        emit(provider, operation, model, response, extract, started)
+        _emit_response(provider, operation, model, response, extract, started)
         return response
 
     return wrapper

@@ -307,6 +307,23 @@ def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
                 return
         if getattr(result, "status", None) == "failed":
             status = "error"
+    request_id = _request_id_of(result) or request_id
+    if call.operation in SNAPSHOTS:  # the capture keeps the numbers, not the response
+        usage, response_model, response_id = detach(call.operation, result)
+        emit(
+            call.provider,
+            call.operation,
+            call.model,
+            usage,
+            _SNAPSHOT_EXTRACTORS[call.operation],
+            call.started,
+            status=status,
+            response_model=response_model,
+            response_id=response_id,
+            request_id=request_id,
+            scope=call.scope,
+        )
+        return
     emit(
         call.provider,
         call.operation,
@@ -315,7 +332,7 @@ def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
         EXTRACTORS[call.operation],
         call.started,
         status=status,
-        request_id=_request_id_of(result) or request_id,
+        request_id=request_id,
         scope=call.scope,
     )
 

@@ -81,3 +81,14 @@ def test_fast_and_scoped_streams_agree(records) -> None:
     assert (fast.trace_name, scoped.trace_name) == (None, "scoped")
     assert call_fields(fast) == call_fields(scoped)
     assert fast.reasoning_tokens == 7
+
+
+def test_scoped_call_keeps_no_sdk_object(records) -> None:
+    """Inside a scope the capture holds the usage field dict, not the response."""
+    client = fake_genai_client(FakeGemini())
+    with loop_held() as queued, ai_tokentrace.trace_tokens("scoped") as scope:
+        response = client.models.generate_content(model=MODEL, contents="Say hello.")
+    [capture] = queued
+    assert capture.payload is response.usage_metadata.__dict__
+    assert scope.usage.total_tokens == response.usage_metadata.total_token_count
+    assert len(records()) == 1

@@ -135,3 +135,13 @@ def test_fast_begin_refuses_whenever_may_snapshot_does(condition: str, monkeypat
             monkeypatch.setattr(_capture, "watching_unscoped", True)
         assert not _capture.may_snapshot()
         assert adapter._fast_begin(args, {}) is None
+
+
+async def test_scoped_call_keeps_no_sdk_object(api: Api, records) -> None:
+    """Inside a scope the capture is built at once, from the numbers: the response is not kept."""
+    with loop_held() as queued, ai_tokentrace.trace_tokens("scoped") as scope:
+        await api.call(CALLS["chat"])
+    [capture] = queued
+    assert _pydantic_objects([capture.payload]) == []
+    assert scope.usage.output_tokens == 24
+    assert len(records()) == 1
