@@ -147,7 +147,7 @@ def _provider(client: Any) -> str:
 
 
 def _settings_inject() -> bool:
-    from .. import _pipeline
+    from .. import _pipeline  # loaded (with asyncio) by the first record, not by our import
 
     return bool(_pipeline.current().settings.inject_stream_usage)
 
@@ -225,7 +225,12 @@ def _begin_request(
             _is_mapping(extra) and bool(extra.get("background"))
         )
     call = _Call(
-        provider, op, model if isinstance(model, str) else None, now(), current_scope(), background
+        provider,
+        op,
+        model if isinstance(model, str) else None,
+        _capture.perf_clock(),
+        _current_scope.get(),
+        background,
     )
     stream = kwargs.get("stream", False) if len(args) < 3 else args[2]
     if stream and op in _INJECTABLE:
