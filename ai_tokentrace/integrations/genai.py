@@ -250,8 +250,24 @@ def _fast_end(instance: Any, model: str | None, started: float, response: Any) -
 def _capture_of(item: tuple[Any, ...]) -> Capture:
     """On the loop: the Capture for a fast-path snapshot."""
     _, instance, model, started, ended, fields, version, rid, default_scope = item
+    return _snapshot_capture(
+        _provider(instance), model, started, ended, fields, version, rid, default_scope
+    )
+
+
+def _snapshot_capture(
+    provider: str,
+    model: str | None,
+    started: float,
+    ended: float,
+    fields: Any,
+    version: Any,
+    rid: Any,
+    default_scope: Any,
+    **kw: Any,
+) -> Capture:
     return Capture(
-        _provider(instance),
+        provider,
         GENERATE,
         model,
         fields,
@@ -262,6 +278,7 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
         default_scope,
         response_model=version if type(version) is str and version else None,
         response_id=rid if type(rid) is str and rid else None,
+        **kw,
     )
 
 
@@ -441,20 +458,17 @@ def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
     """On the loop: the Capture for a finished stream's snapshot (see :func:`_finish_stream`)."""
     _, call, ended, fields, version, rid, status, error_type, default_scope = item
     provider, model, started, _ = call
-    return Capture(
+    return _snapshot_capture(
         provider,
-        GENERATE,
         model,
-        fields,
-        _extract_fields,
         started,
         ended,
-        _capture.wall_at(ended),
+        fields,
+        version,
+        rid,
         default_scope,
         streamed=True,
         status=status,
-        response_model=version if type(version) is str and version else None,
-        response_id=rid if type(rid) is str and rid else None,
         error_type=error_type,
     )
 

@@ -314,32 +314,9 @@ def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
             status = "error"
     request_id = _request_id_of(result) or request_id
     if call.operation in SNAPSHOTS:  # the capture keeps the numbers, not the response
-        usage, response_model, response_id = detach(call.operation, result)
-        emit(
-            call.provider,
-            call.operation,
-            call.model,
-            usage,
-            _SNAPSHOT_EXTRACTORS[call.operation],
-            call.started,
-            status=status,
-            response_model=response_model,
-            response_id=response_id,
-            request_id=request_id,
-            scope=call.scope,
-        )
+        _emit_detached(call, detach(call.operation, result), status=status, request_id=request_id)
         return
-    emit(
-        call.provider,
-        call.operation,
-        call.model,
-        result,
-        EXTRACTORS[call.operation],
-        call.started,
-        status=status,
-        request_id=request_id,
-        scope=call.scope,
-    )
+    _emit_for(call, result, status=status, request_id=request_id)
 
 
 def _emit_for(call: _Call, payload: Any, **kw: Any) -> None:
@@ -418,6 +395,20 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
             )
         )
         return
+    _emit_detached(
+        call,
+        detached,
+        streamed=True,
+        status=status,
+        request_id=request_id,
+        error_type=error_type,
+        usage_available=usage is not None,
+    )
+
+
+def _emit_detached(call: _Call, detached: Any, **kw: Any) -> None:
+    """Emit a call from what :func:`detach` read off its response (the response is not kept)."""
+    usage, response_model, response_id = detached
     emit(
         call.provider,
         call.operation,
@@ -425,14 +416,10 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
         usage,
         _SNAPSHOT_EXTRACTORS[call.operation],
         call.started,
-        streamed=True,
-        status=status,
         response_model=response_model,
         response_id=response_id,
-        request_id=request_id,
-        error_type=error_type,
-        usage_available=usage is not None,
         scope=call.scope,
+        **kw,
     )
 
 
