@@ -9,7 +9,8 @@ Two ways in, both on the caller's thread:
   keeps no SDK object alive: measured on a real SDK call, holding the response (or even just
   its pydantic ``usage``) until the loop gets to it costs the caller more than everything else
   ours does, because the next call can no longer reuse that memory while it is still warm.
-* :func:`emit` builds the :class:`Capture` at once (scopes and budgets need it right away).
+* :func:`emit` builds the :class:`Capture` at once (scopes and budgets need it right away);
+  :func:`submit_snapshot` chooses between the two for a snapshot made in a given scope.
 
 Extraction, normalisation, pricing and export all happen on the background loop (or lazily,
 when a scope's totals are read).
@@ -47,6 +48,8 @@ __all__ = [
     "may_snapshot",
     "now",
     "pre_call_guards",
+    "scope_or_default",
+    "submit_snapshot",
     "wall_at",
     "watching_unscoped",
 ]
@@ -327,8 +330,7 @@ def emit(
             return None
         if scope is ...:
             scope = _current_scope.get()
-        if scope is None:
-            scope = _scope.default_scope
+        scope = scope_or_default(scope)
         c = Capture(
             provider,
             operation,
@@ -347,12 +349,40 @@ def emit(
             error_type,
             usage_available,
         )
-        if scope is not None:
-            scope._add(c)
-        for listener in capture_listeners:
-            listener(c)
-        hand_off(c)
+        _register(c)
         return c
     except Exception:
         internal_error("emit")
         return None
+
+
+def _register(c: Capture) -> None:
+    """A Capture built on the caller's thread: its scopes, the budget listeners, the queue."""
+    scope = c.scope
+    if scope is not None:
+        scope._add(c)
+    for listener in capture_listeners:
+        listener(c)
+    hand_off(c)
+
+
+def scope_or_default(scope: Scope | None) -> Scope | None:
+    """The scope a capture is labelled with: ``scope``, else the per-process default labels."""
+    return scope if scope is not None else _scope.default_scope
+
+
+def submit_snapshot(item: tuple[Any, ...], scope: Scope | None) -> None:
+    """Hand off a snapshot ``(builder, *fields)`` for a call made in ``scope`` (None: none).
+
+    The builder's Capture must carry :func:`scope_or_default` of ``scope``. Outside any scope,
+    with nothing watching, the tuple is queued as it is and built on the loop; otherwise the
+    Capture is built now, because the scope's totals and the budgets need it at once. Never
+    raises (except in strict mode).
+    """
+    try:
+        if scope is None and may_snapshot():
+            hand_off(item)
+        elif not _suppressed.get():
+            _register(item[0](item))
+    except Exception:
+        internal_error("hand-off")

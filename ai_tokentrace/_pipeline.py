@@ -42,7 +42,6 @@ __all__ = [
     "flush",
     "shutdown",
     "stats",
-    "submit",
     "wake_size",
 ]
 
@@ -365,6 +364,7 @@ class Pipeline:
         self._overflow_pending = False
         self._room = settings.max_queue_size  # 0 once closed: every submit takes the slow path
         self._wake_at = 1  # queue length that calls _wake_soon: 1 starts the worker
+        self._wake_size = wake_size(settings)  # _wake_at once the worker runs
         self._taken = 0  # items the worker (or the overflow path) has taken off the queue
         self._dropped = _Counter()
         self._lock = threading.Lock()
@@ -470,7 +470,7 @@ class Pipeline:
             if self._started:
                 return
             self._started = True
-            self._wake_at = wake_size(self.settings)
+            self._wake_at = self._wake_size
         async_utils.call_soon(self._start_on_loop)
 
     def _start_on_loop(self) -> None:
@@ -491,7 +491,7 @@ class Pipeline:
     async def _drain(self) -> None:
         q = self._queue
         batch_size = self.settings.batch_size
-        self._wake_at = wake_size(self.settings)  # the hot path may wake us again from here on
+        self._wake_at = self._wake_size  # the hot path may wake us again from here on
         while q:
             captures = [q.popleft() for _ in range(min(batch_size, len(q)))]
             self._taken += len(captures)
@@ -681,13 +681,6 @@ def configure(
         # Deliver what the old pipeline holds; close only the services the new one drops.
         old.shutdown(keep=services)
     return new
-
-
-def submit(capture: Capture) -> None:
-    p = _current
-    if p is None:
-        p = current()
-    p.submit(capture)
 
 
 def export_direct(service: TokenUsageService, record: TokenUsageRecord) -> None:

@@ -7,14 +7,16 @@ validation, so any field may be missing, None, a dict or of an odd type: read de
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from .._capture import Extraction
+from .._capture import Extraction, Extractor
 from .._record import RawUsage
 
 __all__ = [
     "EXTRACTORS",
     "SNAPSHOTS",
+    "SNAPSHOT_EXTRACTORS",
     "Detached",
     "UsageSnapshot",
     "detach",
@@ -26,6 +28,7 @@ __all__ = [
     "from_completion_snapshot",
     "from_embeddings_snapshot",
     "from_responses_snapshot",
+    "nonempty_str",
     "snap_completion",
     "snap_embeddings",
     "snap_responses",
@@ -41,7 +44,8 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _str(value: Any) -> str | None:
+def nonempty_str(value: Any) -> str | None:
+    """``value`` when it is a non-empty string (an id or a model name), else None."""
     return value if isinstance(value, str) and value else None
 
 
@@ -52,7 +56,7 @@ def _put(details: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _ids(obj: Any) -> tuple[str | None, str | None]:
-    return _str(_get(obj, "model")), _str(_get(obj, "id"))
+    return nonempty_str(_get(obj, "model")), nonempty_str(_get(obj, "id"))
 
 
 # -- snapshots: what the hot path reads off a response, raw (made into RawUsage later) ----------
@@ -61,39 +65,58 @@ def _ids(obj: Any) -> tuple[str | None, str | None]:
 # a few attribute loads; keeping them instead of the SDK object lets the response be freed.
 UsageSnapshot = tuple[Any, Any, Any, Any, Any]
 
-
-# The counts are read from the instance dicts (a missing one raises KeyError, an odd object
-# AttributeError): on the SDK's pydantic models that skips the ``__getattr__`` hook of each
-# attribute read. The detail objects are read as attributes: an SDK older than the field keeps
-# what the server sent among pydantic's extras, which only the attribute read finds.
-def snap_completion(obj: Any) -> UsageSnapshot | None:
-    """Chat and legacy completions (``CompletionUsage``). Raises on an odd object."""
-    u = obj.__dict__["usage"]
-    if u is None:
-        return None
-    f = u.__dict__
-    return (
-        f["prompt_tokens"],
-        f["completion_tokens"],
-        f["total_tokens"],
-        d if (d := u.prompt_tokens_details) is None or type(d) is dict else d.__dict__,
-        d if (d := u.completion_tokens_details) is None or type(d) is dict else d.__dict__,
-    )
+# Usage field names in snapshot order: input, output, total, input details, output details.
+_COMPLETION_NAMES = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
+_RESPONSES_NAMES = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "input_tokens_details",
+    "output_tokens_details",
+)
+_EMBEDDINGS_NAMES = ("prompt_tokens", None, "total_tokens", None, None)
 
 
-def snap_responses(obj: Any) -> UsageSnapshot | None:
-    """Responses API (``ResponseUsage``). Raises on an odd object."""
-    u = obj.__dict__["usage"]
-    if u is None:
-        return None
-    f = u.__dict__
-    return (
-        f["input_tokens"],
-        f["output_tokens"],
-        f["total_tokens"],
-        d if (d := u.input_tokens_details) is None or type(d) is dict else d.__dict__,
-        d if (d := u.output_tokens_details) is None or type(d) is dict else d.__dict__,
-    )
+def _usage_reader(names: tuple[str, str, str, str, str]) -> Callable[[Any], UsageSnapshot | None]:
+    """The hot-path reader of a usage object with these field names. It raises on an odd object.
+
+    The counts are read from the instance dicts (a missing one raises KeyError): on the SDK's
+    pydantic models that skips the ``__getattr__`` hook of each attribute read. The detail
+    objects are read as attributes: an SDK older than the field keeps what the server sent
+    among pydantic's extras, which only the attribute read finds.
+    """
+    inp, out, total, in_details, out_details = names
+
+    def snap(obj: Any) -> UsageSnapshot | None:
+        u = obj.__dict__["usage"]
+        if u is None:
+            return None
+        f = u.__dict__
+        di = getattr(u, in_details)
+        do = getattr(u, out_details)
+        return (
+            f[inp],
+            f[out],
+            f[total],
+            di if di is None or type(di) is dict else di.__dict__,
+            do if do is None or type(do) is dict else do.__dict__,
+        )
+
+    return snap
+
+
+snap_completion = _usage_reader(_COMPLETION_NAMES)
+snap_completion.__doc__ = (
+    "Chat and legacy completions (``CompletionUsage``). Raises on an odd object."
+)
+snap_responses = _usage_reader(_RESPONSES_NAMES)
+snap_responses.__doc__ = "Responses API (``ResponseUsage``). Raises on an odd object."
 
 
 def snap_embeddings(obj: Any) -> UsageSnapshot | None:
@@ -161,26 +184,29 @@ SNAPSHOTS: dict[str, tuple[Any, Any]] = {
     "responses": (snap_responses, from_responses_snapshot),
     "embeddings": (snap_embeddings, from_embeddings_snapshot),
 }
+_NAMES: dict[str, tuple[str | None, ...]] = {
+    "chat.completions": _COMPLETION_NAMES,
+    "completions": _COMPLETION_NAMES,
+    "responses": _RESPONSES_NAMES,
+    "embeddings": _EMBEDDINGS_NAMES,
+}
 
 
-# The same snapshot read defensively, for objects the hot-path readers above refuse (OpenAI
-# builds models without validation: dicts, None or missing fields where objects belong).
-# Usage field names in snapshot order: input, output, total, input details, output details.
-_COMPLETION_NAMES = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "prompt_tokens_details",
-    "completion_tokens_details",
-)
-_RESPONSES_NAMES = (
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "input_tokens_details",
-    "output_tokens_details",
-)
-_EMBEDDINGS_NAMES = ("prompt_tokens", None, "total_tokens", None, None)
+def _snapshot_extractor(from_snapshot: Any) -> Extractor:
+    def extract(snap: Any) -> Extraction:
+        return (from_snapshot(snap) if snap is not None else None), None, None
+
+    return extract
+
+
+# operation -> the extractor of a Capture whose payload is a snapshot (ids are on the Capture).
+SNAPSHOT_EXTRACTORS: dict[str, Extractor] = {
+    op: _snapshot_extractor(pair[1]) for op, pair in SNAPSHOTS.items()
+}
+
+
+# The same snapshot read defensively, for objects the hot-path readers refuse (OpenAI builds
+# models without validation: dicts, None or missing fields where objects belong).
 _DETAIL_KEYS = (
     "cached_tokens",
     "cache_write_tokens",
@@ -209,29 +235,9 @@ def _snap_defensively(obj: Any, names: tuple[str | None, ...]) -> UsageSnapshot 
     return i, o, t, _detail_fields(idt), _detail_fields(odt)
 
 
-def _extractor(snap: Any, names: tuple[str | None, ...], from_snapshot: Any) -> Any:
-    """An object extractor: the hot-path reader, else the defensive one, then ``from_snapshot``."""
-
-    def extract(obj: Any) -> Extraction:
-        try:
-            usage = snap(obj)
-        except Exception:
-            usage = _snap_defensively(obj, names)
-        model, rid = _ids(obj)
-        return (from_snapshot(usage) if usage is not None else None), model, rid
-
-    return extract
-
-
 # What a record needs of a usage-bearing object, read off it so the object itself can be freed:
 # ``(usage snapshot or None, response model, response id)``.
 Detached = tuple["UsageSnapshot | None", "str | None", "str | None"]
-_NAMES: dict[str, tuple[str | None, ...]] = {
-    "chat.completions": _COMPLETION_NAMES,
-    "completions": _COMPLETION_NAMES,
-    "responses": _RESPONSES_NAMES,
-    "embeddings": _EMBEDDINGS_NAMES,
-}
 
 
 def detach(operation: str, obj: Any) -> Detached:
@@ -250,14 +256,25 @@ def detach(operation: str, obj: Any) -> Detached:
     return usage, model, rid
 
 
-extract_completion = _extractor(snap_completion, _COMPLETION_NAMES, from_completion_snapshot)
-extract_completion.__doc__ = (
-    "Chat and legacy completions (responses, stream chunks): CompletionUsage."
+def _extractor(operation: str, doc: str) -> Extractor:
+    """An object extractor: :func:`detach`, then the snapshot made into RawUsage."""
+    from_snapshot = SNAPSHOTS[operation][1]
+
+    def extract(obj: Any) -> Extraction:
+        usage, model, rid = detach(operation, obj)
+        return (from_snapshot(usage) if usage is not None else None), model, rid
+
+    extract.__doc__ = doc
+    return extract
+
+
+extract_completion = _extractor(
+    "chat.completions", "Chat and legacy completions (responses, stream chunks): CompletionUsage."
 )
-extract_responses = _extractor(snap_responses, _RESPONSES_NAMES, from_responses_snapshot)
-extract_responses.__doc__ = "Responses API (``Response``, also from ``response.completed`` events)."
-extract_embeddings = _extractor(snap_embeddings, _EMBEDDINGS_NAMES, from_embeddings_snapshot)
-extract_embeddings.__doc__ = "Embeddings: prompt and total tokens only."
+extract_responses = _extractor(
+    "responses", "Responses API (``Response``, also from ``response.completed`` events)."
+)
+extract_embeddings = _extractor("embeddings", "Embeddings: prompt and total tokens only.")
 
 
 def _input_details(u: Any, details: dict[str, Any]) -> None:

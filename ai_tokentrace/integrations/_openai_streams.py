@@ -22,7 +22,7 @@ from ._openai_extract import Detached, detach
 if TYPE_CHECKING:
     from .openai import _Call
 
-__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "hide_usage_events", "noticer_for"]
+__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "noticer_for"]
 
 _BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 
@@ -136,8 +136,8 @@ async def _ahide_usage(state: StreamState, events: AsyncIterator[Any]) -> AsyncI
         yield sse
 
 
-def hide_usage_events(stream: Any, state: StreamState, is_async: bool) -> None:
-    """Filter the usage chunk we asked for out of ``stream``'s server-sent events.
+def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]) -> None:
+    """Filter the usage chunk we asked for out of ``stream``'s server-sent events with ``hide``.
 
     The SDK's stream generator calls ``self._iter_events()`` when first advanced, so an
     instance attribute set now is what it uses. Where an SDK lacks the method the proxy's
@@ -146,10 +146,7 @@ def hide_usage_events(stream: Any, state: StreamState, is_async: bool) -> None:
     original = getattr(stream, "_iter_events", None)
     if original is None or not callable(original) or "_iter_events" in vars(stream):
         return
-    if is_async:
-        stream._iter_events = lambda: _ahide_usage(state, original())
-    else:
-        stream._iter_events = lambda: _hide_usage(state, original())
+    stream._iter_events = lambda: hide(state, original())
 
 
 def _notice_completion(state: StreamState, chunk: Any) -> bool:
@@ -203,9 +200,13 @@ def noticer_for(operation: str) -> Noticer:
 class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
     """What both proxies share: their state, and recording an abandoned stream."""
 
+    _self_hide_usage: Callable[..., Any]  # the event filter for this kind of stream
+
     def __init__(self, wrapped: Any, call: _Call) -> None:
         super().__init__(wrapped)
-        self._self_s = StreamState(wrapped, call)
+        self._self_s = state = StreamState(wrapped, call)
+        if call.injected:
+            _hide_usage_events(wrapped, state, self._self_hide_usage)
 
     def __del__(self) -> None:
         # An abandoned stream: record what we know (status "partial" before usage arrived).
@@ -227,14 +228,9 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        if notice is _notice_completion:  # chat: the check inline, a call only for usage
-            for chunk in s.stream:
-                if getattr(chunk, "usage", None) is None or not notice(s, chunk):
-                    yield chunk
-        else:
-            for chunk in s.stream:
-                if not notice(s, chunk):
-                    yield chunk
+        for chunk in s.stream:
+            if not notice(s, chunk):
+                yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -248,14 +244,9 @@ async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        if notice is _notice_completion:
-            async for chunk in s.stream:
-                if getattr(chunk, "usage", None) is None or not notice(s, chunk):
-                    yield chunk
-        else:
-            async for chunk in s.stream:
-                if not notice(s, chunk):
-                    yield chunk
+        async for chunk in s.stream:
+            if not notice(s, chunk):
+                yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -266,6 +257,8 @@ async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
 
 class StreamProxy(_StreamProxyBase):
     """Wraps ``openai.Stream``; looks and behaves like it."""
+
+    _self_hide_usage = staticmethod(_hide_usage)
 
     def __iter__(self) -> Iterator[Any]:
         return _iter_chunks(self)
@@ -308,6 +301,8 @@ class StreamProxy(_StreamProxyBase):
 
 class AsyncStreamProxy(_StreamProxyBase):
     """Wraps ``openai.AsyncStream``; looks and behaves like it."""
+
+    _self_hide_usage = staticmethod(_ahide_usage)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return _aiter_chunks(self)

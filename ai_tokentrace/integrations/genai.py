@@ -20,10 +20,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .. import _capture, _scope
+from .. import _capture
 from .._capture import Capture, Extraction, before_call, emit, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
+from .._scope import _current as _current_scope
 from .._scope import current_scope
 from ._base import PatchTarget, Wrapper
 
@@ -213,33 +214,60 @@ def _model(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return model if isinstance(model, str) else None
 
 
-# The fast path (generate_content when ``_capture.may_snapshot()``): the caller's thread queues
-# ``(builder, models, model, started, ended, usage fields, model version, response id, default
-# scope)``; the response object itself is not kept (see ``_capture``). The snapshot holds the
-# usage object's field dict, so the record reads the same numbers the object had.
-def _fast_end(instance: Any, model: str | None, started: float, response: Any) -> None:
-    """Queue ``response``'s snapshot, or emit it the general way when it has no usage object."""
-    ended = _capture.perf_clock()
+# generate_content is recorded from a snapshot: ``(builder, models, model, started, ended, usage
+# fields, model version, response id, scope)``; the response object itself is not kept (see
+# ``_capture``). The snapshot holds the usage object's field dict, so the record reads the same
+# numbers the object had. Outside a scope the tuple is queued as is; inside one the Capture is
+# built at once (``_capture.submit_snapshot``).
+def _detach(response: Any) -> tuple[dict[str, Any], Any, Any] | None:
+    """``(usage fields, model version, response id)``, or None when the response has no usage
+    object (maybe only an HTTP body, which the extractor reads off the response itself)."""
     try:
         fields = response.__dict__  # the pydantic fields, without its attribute hooks
         usage = fields["usage_metadata"]
-        item = None
-        if usage is not None:  # without one, maybe only an HTTP body: the general path reads it
-            item = (
-                _capture_of,
-                instance,
-                model,
-                started,
-                ended,
-                usage.__dict__,
-                fields.get("model_version"),
-                fields.get("response_id"),  # older releases have none
-                _scope.default_scope,
-            )
-    except Exception:
-        item = None
-    if item is None:
-        emit(_provider(instance), GENERATE, model, response, extract_generate_content, started)
+        if usage is None:
+            return None
+        # older releases have no response_id
+        return usage.__dict__, fields.get("model_version"), fields.get("response_id")
+    except Exception:  # an odd response: the extractor reads it defensively
+        return None
+
+
+def _record_generate(
+    instance: Any, model: str | None, started: float, response: Any, scope: Any, fast: bool
+) -> None:
+    """generate_content's one record, for a call made in ``scope`` (None: outside any).
+
+    ``fast``: the wrapper saw ``may_snapshot()`` before the call, so the snapshot is queued
+    without asking again.
+    """
+    ended = _capture.perf_clock()
+    detached = _detach(response)
+    if detached is None:
+        emit(
+            _provider(instance),
+            GENERATE,
+            model,
+            response,
+            extract_generate_content,
+            started,
+            scope=scope,
+        )
+        return
+    fields, version, rid = detached
+    item = (
+        _capture_of,
+        instance,
+        model,
+        started,
+        ended,
+        fields,
+        version,
+        rid,
+        _capture.scope_or_default(scope),
+    )
+    if not fast:
+        _capture.submit_snapshot(item, scope)
         return
     try:
         _capture.hand_off(item)
@@ -248,10 +276,10 @@ def _fast_end(instance: Any, model: str | None, started: float, response: Any) -
 
 
 def _capture_of(item: tuple[Any, ...]) -> Capture:
-    """On the loop: the Capture for a fast-path snapshot."""
-    _, instance, model, started, ended, fields, version, rid, default_scope = item
+    """The Capture for :func:`_record_generate`'s snapshot."""
+    _, instance, model, started, ended, fields, version, rid, scope = item
     return _snapshot_capture(
-        _provider(instance), model, started, ended, fields, version, rid, default_scope
+        _provider(instance), model, started, ended, fields, version, rid, scope
     )
 
 
@@ -263,7 +291,7 @@ def _snapshot_capture(
     fields: Any,
     version: Any,
     rid: Any,
-    default_scope: Any,
+    scope: Any,
     **kw: Any,
 ) -> Capture:
     return Capture(
@@ -275,7 +303,7 @@ def _snapshot_capture(
         started,
         ended,
         _capture.wall_at(ended),
-        default_scope,
+        scope,
         response_model=version if type(version) is str and version else None,
         response_id=rid if type(rid) is str and rid else None,
         **kw,
@@ -286,12 +314,31 @@ def _extract_fields(fields: Any) -> Extraction:
     return _raw_usage(fields), None, None
 
 
+# What a general-path wrapper does with the response: (instance, provider, model, started,
+# response) -> None.
+_Record = Callable[[Any, str, "str | None", float, Any], None]
+
+
+def _emit_whole(operation: str, extract: Callable[[Any], Extraction]) -> _Record:
+    """Record the response itself; ``extract`` reads it on the loop."""
+
+    def record(
+        instance: Any, provider: str, model: str | None, started: float, response: Any
+    ) -> None:
+        emit(provider, operation, model, response, extract, started)
+
+    return record
+
+
+def _record_generate_here(
+    instance: Any, provider: str, model: str | None, started: float, response: Any
+) -> None:
+    _record_generate(instance, model, started, response, _current_scope.get(), False)
+
+
 def _unary_generate() -> tuple[Wrapper, Wrapper]:
     """generate_content wrappers (sync, async): the fast path, else :func:`_unary`'s."""
-    slow, aslow = (
-        _unary(GENERATE, extract_generate_content),
-        _aunary(GENERATE, extract_generate_content),
-    )
+    slow, aslow = _unary(_record_generate_here), _aunary(_record_generate_here)
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -301,7 +348,7 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
         model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = wrapped(*args, **kwargs)
-        _fast_end(instance, model, started, response)
+        _record_generate(instance, model, started, response, None, True)
         return response
 
     async def awrapper(
@@ -312,47 +359,13 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
         model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = await wrapped(*args, **kwargs)
-        _fast_end(instance, model, started, response)
+        _record_generate(instance, model, started, response, None, True)
         return response
 
     return wrapper, awrapper
 
 
-def _emit_response(
-    provider: str,
-    operation: str,
-    model: str | None,
-    response: Any,
-    extract: Callable[[Any], Extraction],
-    started: float,
-) -> None:
-    """Emit one response; a generate_content response as its usage fields (not kept itself)."""
-    detached = None
-    if operation == GENERATE:
-        try:
-            fields = response.__dict__
-            usage = fields["usage_metadata"]
-            if usage is not None:
-                detached = usage.__dict__, fields.get("model_version"), fields.get("response_id")
-        except Exception:  # an odd response: the extractor reads it defensively
-            detached = None
-    if detached is None:
-        emit(provider, operation, model, response, extract, started)
-        return
-    usage_fields, version, rid = detached
-    emit(
-        provider,
-        operation,
-        model,
-        usage_fields,
-        _extract_fields,
-        started,
-        response_model=version if type(version) is str and version else None,
-        response_id=rid if type(rid) is str and rid else None,
-    )
-
-
-def _unary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
+def _unary(record: _Record) -> Any:
     """Wrapper for one request answered by one response object (sync)."""
 
     def wrapper(
@@ -365,13 +378,13 @@ def _unary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
         before_call(provider, model)
         started = now()
         response = wrapped(*args, **kwargs)
-        _emit_response(provider, operation, model, response, extract, started)
+        record(instance, provider, model, started, response)
         return response
 
     return wrapper
 
 
-def _aunary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
+def _aunary(record: _Record) -> Any:
     """Wrapper for one request answered by one response object (async)."""
 
     async def wrapper(
@@ -384,7 +397,7 @@ def _aunary(operation: str, extract: Callable[[Any], Extraction]) -> Any:
         before_call(provider, model)
         started = now()
         response = await wrapped(*args, **kwargs)
-        _emit_response(provider, operation, model, response, extract, started)
+        record(instance, provider, model, started, response)
         return response
 
     return wrapper
@@ -405,58 +418,41 @@ def _finish_stream(
         return
     provider, model, started, scope = call
     error_type = type(error).__name__ if error is not None else None
-    if usage_chunk is not None:
-        # The chunk is not kept: its usage field dict and ids are all the record needs.
-        fields = usage_chunk.usage_metadata.__dict__
-        version = usage_chunk.model_version
-        rid = usage_chunk.response_id
-        if scope is None and _capture.may_snapshot():
-            _capture.hand_off(
-                (
-                    _stream_capture_of,
-                    call,
-                    _capture.perf_clock(),
-                    fields,
-                    version,
-                    rid,
-                    status,
-                    error_type,
-                    _scope.default_scope,
-                )
-            )
-            return
+    detached = _detach(usage_chunk) if usage_chunk is not None else None
+    if detached is None:
         emit(
             provider,
             GENERATE,
             model,
-            fields,
-            _extract_fields,
+            last,
+            extract_generate_content,
             started,
             streamed=True,
             status=status,
-            response_model=version if type(version) is str and version else None,
-            response_id=rid if type(rid) is str and rid else None,
             error_type=error_type,
             scope=scope,
         )
         return
-    emit(
-        provider,
-        GENERATE,
-        model,
-        last,
-        extract_generate_content,
-        started,
-        streamed=True,
-        status=status,
-        error_type=error_type,
-        scope=scope,
+    fields, version, rid = detached  # the chunk is not kept
+    _capture.submit_snapshot(
+        (
+            _stream_capture_of,
+            call,
+            _capture.perf_clock(),
+            fields,
+            version,
+            rid,
+            status,
+            error_type,
+            _capture.scope_or_default(scope),
+        ),
+        scope,
     )
 
 
 def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
-    """On the loop: the Capture for a finished stream's snapshot (see :func:`_finish_stream`)."""
-    _, call, ended, fields, version, rid, status, error_type, default_scope = item
+    """The Capture for a finished stream's snapshot (see :func:`_finish_stream`)."""
+    _, call, ended, fields, version, rid, status, error_type, scope = item
     provider, model, started, _ = call
     return _snapshot_capture(
         provider,
@@ -466,7 +462,7 @@ def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
         fields,
         version,
         rid,
-        default_scope,
+        scope,
         streamed=True,
         status=status,
         error_type=error_type,
@@ -663,7 +659,8 @@ class GenaiIntegration:
 
         targets: list[PatchTarget] = []
         generate = _unary_generate()
-        embed = (_unary(EMBED, extract_embed_content), _aunary(EMBED, extract_embed_content))
+        record_embed = _emit_whole(EMBED, extract_embed_content)
+        embed = (_unary(record_embed), _aunary(record_embed))
         # (names to try, private per-request method first; (sync wrapper, async wrapper))
         plan: tuple[tuple[tuple[str, ...], tuple[Wrapper, Wrapper]], ...] = (
             (("_generate_content", "generate_content"), generate),

@@ -34,8 +34,16 @@ from .._internal import _suppressed, internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from .._scope import _current as _current_scope
 from ._base import PatchTarget
-from ._openai_extract import EXTRACTORS, SNAPSHOTS, detach
-from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState, hide_usage_events
+from ._openai_extract import (
+    EXTRACTORS,
+    SNAPSHOT_EXTRACTORS,
+    SNAPSHOTS,
+    Detached,
+    UsageSnapshot,
+    detach,
+    nonempty_str,
+)
+from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState
 
 __all__ = [
     "INTEGRATION",
@@ -146,6 +154,13 @@ def _provider(client: Any) -> str:
     return p
 
 
+def _model_for(client: Any, provider: str, requested: Any) -> str | None:
+    """The model a record names: on Azure the deployment, else the model the request asked for."""
+    if provider == _AZURE:
+        requested = getattr(client, "_azure_deployment", None) or requested
+    return requested if isinstance(requested, str) else None
+
+
 def _settings_inject() -> bool:
     from .. import _pipeline  # loaded (with asyncio) by the first record, not by our import
 
@@ -215,9 +230,7 @@ def _begin_request(
     if not _is_mapping(body):
         body = {}
     provider = _provider(client)
-    model = body.get("model")
-    if provider == _AZURE:
-        model = getattr(client, "_azure_deployment", None) or model
+    model = _model_for(client, provider, body.get("model"))
     background = False
     if op == "responses":
         extra = getattr(options, "extra_json", None)
@@ -227,7 +240,7 @@ def _begin_request(
     call = _Call(
         provider,
         op,
-        model if isinstance(model, str) else None,
+        model,
         _capture.perf_clock(),
         _current_scope.get(),
         background,
@@ -262,15 +275,9 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
     """Count (or arrange to count) what ``request`` returned. Our code only; never raises."""
     try:
         if isinstance(result, _STREAM_TYPES):
-            proxy = StreamProxy(result, call)
-            if call.injected:
-                hide_usage_events(result, proxy._self_s, False)
-            return proxy
+            return StreamProxy(result, call)
         if isinstance(result, _ASYNC_STREAM_TYPES):
-            aproxy = AsyncStreamProxy(result, call)
-            if call.injected:
-                hide_usage_events(result, aproxy._self_s, True)
-            return aproxy
+            return AsyncStreamProxy(result, call)
         if isinstance(result, _RAW_TYPES):
             _hook_raw(call, result)
             return result
@@ -314,7 +321,7 @@ def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
             status = "error"
     request_id = _request_id_of(result) or request_id
     if call.operation in SNAPSHOTS:  # the capture keeps the numbers, not the response
-        _emit_detached(call, detach(call.operation, result), status=status, request_id=request_id)
+        _submit_detached(call, detach(call.operation, result), status, None, request_id, False)
         return
     _emit_for(call, result, status=status, request_id=request_id)
 
@@ -378,71 +385,80 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
             usage_available=have_usage,
         )
         return
+    _submit_detached(call, detached, status, error_type, request_id, True)
+
+
+def _submit_detached(
+    call: _Call,
+    detached: Detached,
+    status: str,
+    error_type: str | None,
+    request_id: str | None,
+    streamed: bool,
+) -> None:
+    """Hand off a call from what :func:`detach` read off its response (which is not kept)."""
     usage, response_model, response_id = detached
-    if call.scope is None and _capture.may_snapshot():
-        _capture.hand_off(
-            (
-                _stream_capture_of,
-                call,
-                _capture.perf_clock(),
-                usage,
-                response_model,
-                response_id,
-                status,
-                error_type,
-                request_id,
-                _scope.default_scope,
-            )
-        )
-        return
-    _emit_detached(
-        call,
-        detached,
-        streamed=True,
-        status=status,
-        request_id=request_id,
-        error_type=error_type,
-        usage_available=usage is not None,
+    _capture.submit_snapshot(
+        (
+            _detached_capture_of,
+            call,
+            _capture.perf_clock(),
+            usage,
+            response_model,
+            response_id,
+            status,
+            error_type,
+            request_id,
+            _capture.scope_or_default(call.scope),
+            streamed,
+        ),
+        call.scope,
     )
 
 
-def _emit_detached(call: _Call, detached: Any, **kw: Any) -> None:
-    """Emit a call from what :func:`detach` read off its response (the response is not kept)."""
-    usage, response_model, response_id = detached
-    emit(
+def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
+    """The Capture for :func:`_submit_detached`'s snapshot (on the loop, or at once in a scope)."""
+    _, call, ended, usage, rmodel, rid, status, error_type, request_id, scope, streamed = item
+    return _snapshot_capture(
         call.provider,
         call.operation,
         call.model,
         usage,
-        _SNAPSHOT_EXTRACTORS[call.operation],
-        call.started,
-        response_model=response_model,
-        response_id=response_id,
-        scope=call.scope,
-        **kw,
-    )
-
-
-def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
-    """On the loop: the Capture for a finished stream's snapshot (see :func:`finish_stream`)."""
-    _, call, ended, usage, rmodel, rid, status, error_type, request_id, default_scope = item
-    return Capture(
-        call.provider,
-        call.operation,
-        call.model,
-        usage,
-        _SNAPSHOT_EXTRACTORS[call.operation],
         call.started,
         ended,
-        _capture.wall_at(ended),
-        default_scope,
-        streamed=True,
+        scope,
+        streamed=streamed,
         status=status,
         response_model=rmodel,
         response_id=rid,
         request_id=request_id,
         error_type=error_type,
+    )
+
+
+def _snapshot_capture(
+    provider: str,
+    operation: str,
+    model: str | None,
+    usage: UsageSnapshot | None,
+    started: float,
+    ended: float,
+    scope: Scope | None,
+    **kw: Any,
+) -> Capture:
+    """A Capture whose payload is a usage snapshot (``ended``: a ``perf_clock()`` reading)."""
+    return Capture(
+        provider,
+        operation,
+        model,
+        usage,
+        SNAPSHOT_EXTRACTORS[operation],
+        started,
+        ended,
+        _capture.wall_at(ended),
+        scope,
         usage_available=usage is not None,
+        **kw,
     )
 
 
@@ -515,35 +531,21 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
     """On the loop: the Capture for a fast-path snapshot (see :func:`_fast_end`)."""
     _, op, client, model, started, ended, snap, rmodel, rid, private, default_scope, status = item
     provider = _provider(client)
-    if provider == _AZURE:
-        model = getattr(client, "_azure_deployment", None) or model
     # the SDK keeps it in the instance dict (openai 3.x) or in pydantic's private dict (older)
     request_id = private.get("_request_id") if type(private) is dict else private
-    return Capture(
+    return _snapshot_capture(
         provider,
         op,
-        model if type(model) is str else None,
+        _model_for(client, provider, model),
         snap,
-        _SNAPSHOT_EXTRACTORS[op],
         started,
         ended,
-        _capture.wall_at(ended),
         default_scope,
         status="error" if status == "failed" else "ok",
-        response_model=rmodel if type(rmodel) is str and rmodel else None,
-        response_id=rid if type(rid) is str and rid else None,
+        response_model=nonempty_str(rmodel),
+        response_id=nonempty_str(rid),
         request_id=request_id if type(request_id) is str else None,
     )
-
-
-def _snapshot_extractor(from_snapshot: Any) -> Any:
-    def extract(snap: Any) -> Any:
-        return (from_snapshot(snap) if snap is not None else None), None, None
-
-    return extract
-
-
-_SNAPSHOT_EXTRACTORS = {op: _snapshot_extractor(pair[1]) for op, pair in SNAPSHOTS.items()}
 
 
 def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, float] | None:
@@ -637,10 +639,8 @@ async def _async_request(
 def _finish_odd(op: str, client: Any, model: Any, started: float, result: Any) -> Any:
     """A fast-path request whose result was not a plain model: count it the general way."""
     try:
-        call = _Call(_provider(client), op, None, started, None)
-        call.model = model if isinstance(model, str) else None
-        if call.provider == _AZURE:
-            call.model = getattr(client, "_azure_deployment", None) or call.model
+        provider = _provider(client)
+        call = _Call(provider, op, _model_for(client, provider, model), started, None)
     except Exception:
         internal_error("openai request")
         return result
