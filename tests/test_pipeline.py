@@ -45,6 +45,36 @@ def test_a_backlog_is_exported_without_waiting_for_the_interval() -> None:
     assert svc.batches == [1, 5, 5]
 
 
+def test_the_worker_is_woken_once_per_wake_size_calls_not_per_batch(monkeypatch) -> None:
+    """Two full batches queued do not wake the worker; the wake_size-th call does, once."""
+    from ai_tokentrace import async_utils
+
+    svc = SignalService()
+    ai_tokentrace.configure(service=svc, batch_size=5, max_queue_size=40, flush_interval=FOREVER)
+    wake = _pipeline.wake_size(_pipeline.current().settings)
+    emit_usage()  # starts the worker
+    assert ai_tokentrace.flush(30)
+    release = block_loop()  # the worker takes nothing off the queue meanwhile
+    wakes: list[object] = []
+    schedule = async_utils.call_soon
+
+    def noting_wakes(fn, *args):  # type: ignore[no-untyped-def]
+        if getattr(fn, "__func__", None) is _pipeline.Pipeline._set_wake:
+            wakes.append(fn)
+        schedule(fn, *args)
+
+    monkeypatch.setattr(async_utils, "call_soon", noting_wakes)
+    try:
+        for _ in range(wake - 1):
+            emit_usage()
+        assert wakes == []
+        emit_usage()
+        assert len(wakes) == 1
+    finally:
+        release.set()
+    assert svc.wait_for(1 + wake)
+
+
 def test_wake_size_is_a_few_batches_and_a_quarter_of_the_queue_at_most() -> None:
     """The worker wakes every 1024 calls by default (not every batch: each wake costs the
     callers), never later than a quarter of the queue bound, never before one batch."""
