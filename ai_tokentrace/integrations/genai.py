@@ -279,7 +279,7 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for :func:`_record_generate`'s snapshot."""
     _, instance, model, started, ended, fields, version, rid, scope = item
     return _snapshot_capture(
-        _provider(instance), model, started, ended, fields, version, rid, scope
+        _provider(instance), model, started, ended, fields, version, rid, scope, False, "ok", None
     )
 
 
@@ -292,7 +292,9 @@ def _snapshot_capture(
     version: Any,
     rid: Any,
     scope: Any,
-    **kw: Any,
+    streamed: bool,
+    status: str,
+    error_type: str | None,
 ) -> Capture:
     return Capture(
         provider,
@@ -304,9 +306,12 @@ def _snapshot_capture(
         ended,
         _capture.wall_at(ended),
         scope,
-        response_model=version if type(version) is str and version else None,
-        response_id=rid if type(rid) is str and rid else None,
-        **kw,
+        streamed,
+        status,
+        version if type(version) is str and version else None,
+        rid if type(rid) is str and rid else None,
+        None,  # request_id: the Gemini API sends none we read
+        error_type,
     )
 
 
@@ -463,9 +468,9 @@ def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
         version,
         rid,
         scope,
-        streamed=True,
-        status=status,
-        error_type=error_type,
+        True,
+        status,
+        error_type,
     )
 
 

@@ -427,12 +427,12 @@ def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
         call.started,
         ended,
         scope,
-        streamed=streamed,
-        status=status,
-        response_model=rmodel,
-        response_id=rid,
-        request_id=request_id,
-        error_type=error_type,
+        streamed,
+        status,
+        rmodel,
+        rid,
+        request_id,
+        error_type,
     )
 
 
@@ -444,9 +444,17 @@ def _snapshot_capture(
     started: float,
     ended: float,
     scope: Scope | None,
-    **kw: Any,
+    streamed: bool,
+    status: str,
+    response_model: str | None,
+    response_id: str | None,
+    request_id: str | None,
+    error_type: str | None,
 ) -> Capture:
-    """A Capture whose payload is a usage snapshot (``ended``: a ``perf_clock()`` reading)."""
+    """A Capture whose payload is a usage snapshot (``ended``: a ``perf_clock()`` reading).
+
+    Positional all through: keyword pass-through cost a scoped call 0.7 us warm.
+    """
     return Capture(
         provider,
         operation,
@@ -457,8 +465,13 @@ def _snapshot_capture(
         ended,
         _capture.wall_at(ended),
         scope,
-        usage_available=usage is not None,
-        **kw,
+        streamed,
+        status,
+        response_model,
+        response_id,
+        request_id,
+        error_type,
+        usage is not None,
     )
 
 
@@ -541,10 +554,12 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
         started,
         ended,
         default_scope,
-        status="error" if status == "failed" else "ok",
-        response_model=nonempty_str(rmodel),
-        response_id=nonempty_str(rid),
-        request_id=request_id if type(request_id) is str else None,
+        False,
+        "error" if status == "failed" else "ok",
+        nonempty_str(rmodel),
+        nonempty_str(rid),
+        request_id if type(request_id) is str else None,
+        None,
     )
 
 
