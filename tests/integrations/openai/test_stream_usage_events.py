@@ -4,13 +4,15 @@ once."""
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from ai_tokentrace.testing.fake_openai import FakeOpenAI
+from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client
 
 from ..._support import call_fields, loop_held
 from .conftest import MESSAGES, Api
@@ -47,6 +49,27 @@ async def test_injected_usage_chunk_is_never_parsed_by_the_sdk(api: Api, records
     assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 24)
     assert rec.response_model == "gpt-4o-mini"
     assert rec.response_id is not None
+
+
+@pytest.mark.parametrize("ask", [False, True], ids=["injected", "asked"])
+def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> None:
+    """The usage filter on the SDK's stream holds it only weakly: a read-out stream (its
+    response and buffers) goes as soon as the caller lets go, as it does uninstrumented.
+    (Sync only: an async SDK stream waits for the event loop to close its generators.)"""
+    client = fake_openai_client()
+    extra = {"stream_options": {"include_usage": True}} if ask else {}
+    gc.collect()
+    gc.disable()
+    try:
+        proxy = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra
+        )
+        raw = weakref.ref(proxy.__wrapped__)
+        assert len(list(proxy)) > 1
+        del proxy
+        assert raw() is None
+    finally:
+        gc.enable()
 
 
 async def test_usage_asked_for_by_the_caller_is_parsed_as_before(api: Api, records) -> None:
