@@ -82,8 +82,9 @@ def instrument(
     Works before or after the SDKs are imported and patches only those installed. With no
     ``service``, records go where ``configure()`` or the environment says (default: logging).
     """
-    from . import _instrument, _pipeline
+    from . import _instrument, _pipeline, _pricing
 
+    _pricing.warm_in_background()
     if service is not None or settings:
         _pipeline.configure(service, **settings)
     else:

@@ -261,21 +261,11 @@ def install_budget(budget: Budget | None) -> None:
 
 
 def _warm_prices() -> None:
-    """Load the price table off the caller's thread (once, with the first Budget).
+    """Guards settle spend on the caller's thread: the first guarded call after a finished one
+    must not wait for genai-prices to import."""
+    from . import _pricing
 
-    Guards settle spend on the caller's thread, so without this the first guarded call after
-    a finished one would wait for genai-prices to import (about a second).
-    """
-
-    def warm() -> None:
-        try:
-            from . import _pricing
-
-            _pricing.warm()
-        except Exception:
-            logger.debug("ai-tokentrace: could not preload prices", exc_info=True)
-
-    threading.Thread(target=warm, name="ai-tokentrace-prices", daemon=True).start()
+    _pricing.warm_in_background()
 
 
 def _enable_hooks() -> None:

@@ -199,6 +199,32 @@ def warm() -> None:
         _from_table("openai", "gpt-4o-mini")
 
 
+_warming: threading.Thread | None = None
+
+
+def warm_in_background() -> None:
+    """Start :func:`warm` on a thread of its own, once per process.
+
+    ``instrument()`` and the first ``Budget`` call this while the application is still starting
+    up. Left to the first record, the import (about 0.4 s) would run on the export loop, and
+    a CPU-bound caller makes every file read there wait for the GIL: seconds without exports,
+    and the caller pays a forced thread switch every few milliseconds meanwhile.
+    """
+    global _warming
+    with _lock:
+        if _gp is not None or _warming is not None:
+            return
+        _warming = threading.Thread(target=_warm_quietly, name="ai-tokentrace-prices", daemon=True)
+    _warming.start()
+
+
+def _warm_quietly() -> None:
+    try:
+        warm()
+    except Exception:
+        logger.debug("ai-tokentrace: could not preload prices", exc_info=True)
+
+
 def _snapshot() -> Any:
     gp = _genai_prices()
     return gp.data_snapshot.get_snapshot()

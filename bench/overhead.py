@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ai_tokentrace
+from ai_tokentrace import _pricing
 from ai_tokentrace.services._base import TokenUsageService
 
 MODULES = ("scenarios_openai", "scenarios_genai", "scenarios_scope")
@@ -84,6 +85,11 @@ class Runner:
     def __init__(self, clock: str = "wall") -> None:
         self.loop = asyncio.new_event_loop()
         self.clock = time.perf_counter_ns if clock == "wall" else time.thread_time_ns
+
+    def close(self) -> None:
+        """Finish the SDKs' async generators the last calls left suspended, then the loop."""
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
 
     def time_calls(self, call: Callable[[], Any], n: int) -> list[float]:
         probe = call()
@@ -306,10 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = _in_processes(args)
     else:
         ai_tokentrace.configure(service=NullService())
+        _pricing.warm()  # instrument() starts this; a real app's first call lets it finish
         runner = Runner(args.clock)
         results = [
             run_scenario(sc, runner, args.rounds, args.calls) for sc in load_scenarios(args.only)
         ]
+        runner.close()
         ai_tokentrace.shutdown()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
