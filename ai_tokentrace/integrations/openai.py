@@ -491,25 +491,43 @@ def _after_parse(state: list[Any], result: Any) -> Any:
 
 
 def _hook_raw(call: _Call, raw: Any) -> None:
-    """Count the first ``parse()`` of this raw response (the SDK caches parses)."""
+    """Count the first ``parse()`` of this raw response (the SDK caches parses).
+
+    The hook is an attribute of ``raw`` holding ``raw``: a reference cycle. Once a parse has
+    been counted and the SDK's own cache gives the caller the same object from then on (all
+    but streams, which we hand out as our proxy), it removes itself, and the response goes
+    with the caller's last reference instead of waiting for the cyclic collector. (It cannot
+    hold ``raw`` weakly: ``client...with_raw_response.create(...).parse()`` keeps no other.)
+    """
     original = raw.parse
     headers = getattr(raw, "headers", None)
     rid = headers.get("x-request-id") if headers is not None else None
     state: list[Any] = [call, None, rid if isinstance(rid, str) else None]
+    hook: Any
     if inspect.iscoroutinefunction(original):
 
-        async def aparse(*args: Any, **kwargs: Any) -> Any:
+        async def hook(*args: Any, **kwargs: Any) -> Any:
             result = await original(*args, **kwargs)
-            return _after_parse_safe(state, result)
+            return _after_parse_done(raw, state, result)
 
-        raw.parse = aparse
     else:
 
-        def parse(*args: Any, **kwargs: Any) -> Any:
+        def hook(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
-            return _after_parse_safe(state, result)
+            return _after_parse_done(raw, state, result)
 
-        raw.parse = parse
+    hook.ai_tokentrace_hook = True
+    raw.parse = hook
+
+
+def _after_parse_done(raw: Any, state: list[Any], result: Any) -> Any:
+    out = _after_parse_safe(state, result)
+    values = getattr(raw, "__dict__", None)
+    if out is result and type(values) is dict:
+        hook = values.get("parse")
+        if getattr(hook, "ai_tokentrace_hook", False):
+            del values["parse"]
+    return out
 
 
 def _after_parse_safe(state: list[Any], result: Any) -> Any:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import openai
 import pytest
 
 import ai_tokentrace
-from ai_tokentrace.testing.fake_openai import FakeOpenAI
+from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client
 
 from .conftest import MESSAGES, Api
 
@@ -28,6 +31,27 @@ async def test_raw_response_counted_once_when_parsed(api: Api, records) -> None:
         24,
         raw.headers["x-request-id"],
     )
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_a_parsed_raw_response_is_freed_without_the_cycle_collector(records) -> None:
+    """Our parse hook on the raw response lets go of it once it has counted the parse: the
+    response and its body go with the caller's last reference, as uninstrumented."""
+    client = fake_openai_client()
+    gc.collect()
+    gc.disable()
+    try:
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=MESSAGES
+        )
+        alive = weakref.ref(raw)
+        completion = raw.parse()
+        assert raw.parse() is completion
+        del raw
+        assert alive() is None
+    finally:
+        gc.enable()
+    assert [r.output_tokens for r in records()] == [completion.usage.completion_tokens]
 
 
 @pytest.mark.usefixtures("instrumented")
