@@ -251,29 +251,6 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
                 state.finalise(False)
 
 
-# Stream classes whose ``__iter__`` / ``__aiter__`` is the SDK's own one-line re-yield of
-# ``self._iterator``: we iterate that directly, so our layer replaces the SDK's instead of adding
-# one more generator step per chunk (an async step costs about a microsecond).
-_REYIELDS: dict[tuple[type, str], bool] = {}
-
-
-def _chunks_of(stream: Any, reyield: str) -> Any:
-    """What to iterate for ``stream``'s chunks: its generator where that is all it re-yields."""
-    key = (type(stream), reyield)
-    direct = _REYIELDS.get(key)
-    if direct is None:
-        method = getattr(key[0], reyield.rpartition(".")[2], None)
-        direct = _REYIELDS[key] = (
-            getattr(method, "__module__", None) == "openai._streaming"
-            and getattr(method, "__qualname__", None) == reyield
-        )
-    if direct:
-        inner = getattr(stream, "_iterator", None)
-        if inner is not None:
-            return inner
-    return stream
-
-
 def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     """``for chunk in proxy``: one generator step per chunk.
 
@@ -286,7 +263,7 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        for chunk in _chunks_of(s.stream, "Stream.__iter__"):
+        for chunk in s.stream:
             if not notice(s, chunk):
                 yield chunk
     except GeneratorExit:
@@ -302,7 +279,7 @@ async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        async for chunk in _chunks_of(s.stream, "AsyncStream.__aiter__"):
+        async for chunk in s.stream:
             if not notice(s, chunk):
                 yield chunk
     except GeneratorExit:

@@ -194,25 +194,3 @@ async def test_scope_is_the_one_active_when_the_stream_started(api: Api, records
     [rec] = records()
     assert (rec.trace_name, rec.user_id) == ("chat-step", "u1")
     assert scope.usage.output_tokens == 24
-
-
-@pytest.mark.parametrize(
-    ("cls", "reyield"),
-    [(openai.Stream, "Stream.__iter__"), (openai.AsyncStream, "AsyncStream.__aiter__")],
-)
-def test_chunks_are_read_from_the_sdk_generator_its_iterator_only_reyields(
-    cls: type, reyield: str
-) -> None:
-    """Our layer stands in for the SDK's one-line re-yield rather than adding a step per chunk;
-    a subclass that iterates its own way is iterated through its own method."""
-    from ai_tokentrace.integrations._openai_streams import _chunks_of
-
-    generator = iter(())
-    plain = cls.__new__(cls)
-    plain._iterator = generator
-    assert _chunks_of(plain, reyield) is generator
-
-    own_way = type("OwnWay", (cls,), {reyield.rpartition(".")[2]: lambda self: iter(())})
-    custom = own_way.__new__(own_way)
-    custom._iterator = generator
-    assert _chunks_of(custom, reyield) is custom
