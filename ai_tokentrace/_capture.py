@@ -46,9 +46,11 @@ __all__ = [
     "emit",
     "hand_off",
     "may_snapshot",
+    "nonempty_str",
     "now",
     "pre_call_guards",
     "scope_or_default",
+    "snapshot_capture",
     "submit_snapshot",
     "wall_at",
     "watching_unscoped",
@@ -197,6 +199,51 @@ class Capture:
             with _build_lock:
                 rec = _settle(self)
         return rec
+
+
+def nonempty_str(value: Any) -> str | None:
+    """``value`` when it is a non-empty string (an id or a model name), else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def snapshot_capture(
+    provider: str,
+    operation: str,
+    model: str | None,
+    usage: object,
+    extract: Extractor,
+    started: float,
+    ended: float,
+    scope: Scope | None,
+    streamed: bool,
+    status: str,
+    response_model: Any,
+    response_id: Any,
+    request_id: str | None,
+    error_type: str | None,
+) -> Capture:
+    """The Capture a snapshot's builder returns: ``usage`` is what the adapter read off the
+    response (None: it had none), ``ended`` a ``perf_clock()`` reading, the ids as read
+    (anything but a non-empty string is dropped). Positional all through: keyword
+    pass-through cost a scoped call 0.7 us warm."""
+    return Capture(
+        provider,
+        operation,
+        model,
+        usage,
+        extract,
+        started,
+        ended,
+        wall_at(ended),
+        scope,
+        streamed,
+        status,
+        nonempty_str(response_model),
+        nonempty_str(response_id),
+        request_id,
+        error_type,
+        usage is not None,
+    )
 
 
 def as_capture(item: Capture | tuple[Any, ...]) -> Capture:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._capture import Extraction, Extractor
+from .._capture import Extraction, Extractor, nonempty_str
 from .._record import RawUsage
 
 __all__ = [
@@ -42,11 +42,6 @@ def _get(obj: Any, name: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(name)
     return getattr(obj, name, None)
-
-
-def nonempty_str(value: Any) -> str | None:
-    """``value`` when it is a non-empty string (an id or a model name), else None."""
-    return value if isinstance(value, str) and value else None
 
 
 def _put(details: dict[str, Any], key: str, value: Any) -> None:

@@ -278,40 +278,21 @@ def _record_generate(
 def _capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for :func:`_record_generate`'s snapshot."""
     _, instance, model, started, ended, fields, version, rid, scope = item
-    return _snapshot_capture(
-        _provider(instance), model, started, ended, fields, version, rid, scope, False, "ok", None
-    )
-
-
-def _snapshot_capture(
-    provider: str,
-    model: str | None,
-    started: float,
-    ended: float,
-    fields: Any,
-    version: Any,
-    rid: Any,
-    scope: Any,
-    streamed: bool,
-    status: str,
-    error_type: str | None,
-) -> Capture:
-    return Capture(
-        provider,
+    return _capture.snapshot_capture(
+        _provider(instance),
         GENERATE,
         model,
         fields,
         _extract_fields,
         started,
         ended,
-        _capture.wall_at(ended),
         scope,
-        streamed,
-        status,
-        version if type(version) is str and version else None,
-        rid if type(rid) is str and rid else None,
+        False,
+        "ok",
+        version,
+        rid,
         None,  # request_id: the Gemini API sends none we read
-        error_type,
+        None,
     )
 
 
@@ -459,17 +440,20 @@ def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for a finished stream's snapshot (see :func:`_finish_stream`)."""
     _, call, ended, fields, version, rid, status, error_type, scope = item
     provider, model, started, _ = call
-    return _snapshot_capture(
+    return _capture.snapshot_capture(
         provider,
+        GENERATE,
         model,
+        fields,
+        _extract_fields,
         started,
         ended,
-        fields,
-        version,
-        rid,
         scope,
         True,
         status,
+        version,
+        rid,
+        None,
         error_type,
     )
 
