@@ -260,14 +260,6 @@ def install_budget(budget: Budget | None) -> None:
     _capture.watching_unscoped = budget is not None
 
 
-def _warm_prices() -> None:
-    """Guards settle spend on the caller's thread: the first guarded call after a finished one
-    must not wait for genai-prices to import."""
-    from . import _pricing
-
-    _pricing.warm_in_background()
-
-
 def _enable_hooks() -> None:
     global _hooks_on
     with _hooks_lock:
@@ -278,7 +270,11 @@ def _enable_hooks() -> None:
         _capture.pre_call_guards.append(_guard)
         _capture.capture_listeners.append(_listen)
         _hooks_on = True
-    _warm_prices()
+    # Guards settle spend on the caller's thread: the first guarded call after a finished one
+    # must not wait for genai-prices to import.
+    from . import _pricing
+
+    _pricing.warm_in_background()
 
 
 def _budgets(scope: Scope | None) -> list[Budget]:
