@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from .._internal import internal_error
-from ._openai_extract import Detached, detach
+from ._openai_extract import Detached
 
 if TYPE_CHECKING:
     from .openai import _Call
@@ -57,7 +57,9 @@ class StreamState:
         self.call = call
         self.notice = noticer_for(call.operation)
         self.payload: Any = None  # the object holding usage, once seen
-        self.detached: Detached | None = None  # or what a record needs of it, already read off
+        # or what a record needs of it: read off a parsed chunk (which is then let go), or the
+        # usage event's JSON as we parsed it (read on the loop)
+        self.detached: Detached | dict[str, Any] | None = None
         self.response_id: str | None = None  # Responses: from response.created
         self.failed = False  # Responses: response.failed seen
         self.error: str | None = None  # Responses: an error event's code
@@ -113,7 +115,7 @@ def _took(state: StreamState, data: str) -> bool:
         chunk = _usage_chunk(data)
         if chunk is None:
             return False
-        state.detached = detach(state.call.operation, chunk)
+        state.detached = chunk
         return True
     except Exception:
         internal_error("openai usage event")

@@ -388,22 +388,20 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
 
 def _submit_detached(
     call: _Call,
-    detached: Detached,
+    detached: Detached | dict[str, Any],
     status: str,
     error_type: str | None,
     request_id: str | None,
     streamed: bool,
 ) -> None:
-    """Hand off a call from what :func:`detach` read off its response (which is not kept)."""
-    usage, response_model, response_id = detached
+    """Hand off a call from what :func:`detach` read off its response (which is not kept), or
+    from a usage chunk's parsed JSON, which the builder detaches on the loop."""
     _capture.submit_snapshot(
         (
             _detached_capture_of,
             call,
             _capture.perf_clock(),
-            usage,
-            response_model,
-            response_id,
+            detached,
             status,
             error_type,
             request_id,
@@ -416,8 +414,9 @@ def _submit_detached(
 
 def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for :func:`_submit_detached`'s snapshot (on the loop, or at once in a scope)."""
-    _, call, ended, usage, rmodel, rid, status, error_type, request_id, scope, streamed = item
+    _, call, ended, detached, status, error_type, request_id, scope, streamed = item
     op = call.operation
+    usage, rmodel, rid = detached if type(detached) is tuple else detach(op, detached)
     return _capture.snapshot_capture(
         call.provider,
         op,

@@ -51,6 +51,19 @@ async def test_injected_usage_chunk_is_never_parsed_by_the_sdk(api: Api, records
     assert rec.response_id is not None
 
 
+async def test_injected_usage_event_is_read_on_the_loop(api: Api, records) -> None:
+    """The caller's thread only parses the usage event; its numbers are read off that JSON by
+    the background loop, when the record is built."""
+    with loop_held() as queued:
+        await api.drain(await api.call(_stream))
+    [item] = queued
+    [event] = [x for x in item if type(x) is dict]
+    assert event["choices"] == []
+    assert event["usage"]["completion_tokens"] == 24
+    [rec] = records()
+    assert rec.output_tokens == 24
+
+
 @pytest.mark.parametrize("ask", [False, True], ids=["injected", "asked"])
 def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> None:
     """The usage filter on the SDK's stream holds it only weakly: a read-out stream (its
