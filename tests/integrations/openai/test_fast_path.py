@@ -71,10 +71,13 @@ async def test_fast_path_keeps_the_request_id(api: Api, records) -> None:
 
 async def test_fast_path_queues_no_sdk_object(api: Api, records) -> None:
     """What waits in the queue is numbers and strings: the response can be freed at once."""
+    from ai_tokentrace.integrations import openai as adapter
+
     with loop_held() as queued:
         await api.call(CALLS["chat"])
     [item] = queued
     assert type(item) is tuple
+    assert item[0] is adapter._capture_of  # the fast path's snapshot, not the general path's
     assert _pydantic_objects(item[1:]) == []
     assert len(records()) == 1
 
