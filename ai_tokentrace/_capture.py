@@ -217,15 +217,14 @@ def snapshot_capture(
     scope: Scope | None,
     streamed: bool,
     status: str,
-    response_model: Any,
-    response_id: Any,
+    response_model: str | None,
+    response_id: str | None,
     request_id: str | None,
     error_type: str | None,
 ) -> Capture:
     """The Capture a snapshot's builder returns: ``usage`` is what the adapter read off the
-    response (None: it had none), ``ended`` a ``perf_clock()`` reading, the ids as read
-    (anything but a non-empty string is dropped). Positional all through: keyword
-    pass-through cost a scoped call 0.7 us warm."""
+    response (None: it had none), ``ended`` a ``perf_clock()`` reading. Positional all
+    through: keyword pass-through cost a scoped call 0.7 us warm."""
     return Capture(
         provider,
         operation,
@@ -238,8 +237,8 @@ def snapshot_capture(
         scope,
         streamed,
         status,
-        nonempty_str(response_model),
-        nonempty_str(response_id),
+        response_model,
+        response_id,
         request_id,
         error_type,
         usage is not None,

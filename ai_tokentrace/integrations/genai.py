@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from .. import _capture
-from .._capture import Capture, Extraction, before_call, emit, now
+from .._capture import Capture, Extraction, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
@@ -289,8 +289,8 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
         scope,
         False,
         "ok",
-        version,
-        rid,
+        nonempty_str(version),
+        nonempty_str(rid),
         None,  # request_id: the Gemini API sends none we read
         None,
     )
@@ -451,8 +451,8 @@ def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
         scope,
         True,
         status,
-        version,
-        rid,
+        nonempty_str(version),
+        nonempty_str(rid),
         None,
         error_type,
     )

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 from .. import _capture, _scope
-from .._capture import Capture, before_call, emit, now
+from .._capture import Capture, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from .._scope import _current as _current_scope
@@ -535,8 +535,8 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
         default_scope,
         False,
         "error" if status == "failed" else "ok",
-        rmodel,
-        rid,
+        nonempty_str(rmodel),
+        nonempty_str(rid),
         request_id if type(request_id) is str else None,
         None,
     )

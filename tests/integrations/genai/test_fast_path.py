@@ -92,3 +92,16 @@ def test_scoped_call_keeps_no_sdk_object(records) -> None:
     assert capture.payload is response.usage_metadata.__dict__
     assert scope.usage.total_tokens == response.usage_metadata.total_token_count
     assert len(records()) == 1
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
+def test_an_empty_model_version_is_recorded_as_none(streamed: bool, records) -> None:
+    """The record names no response model rather than an empty one (plain call and stream)."""
+    client = fake_genai_client(FakeGemini(model_version=""))
+    if streamed:
+        list(client.models.generate_content_stream(model=MODEL, contents="Say hello."))
+    else:
+        client.models.generate_content(model=MODEL, contents="Say hello.")
+    [rec] = records()
+    assert rec.response_model is None
+    assert rec.model == MODEL
