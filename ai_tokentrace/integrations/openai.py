@@ -286,15 +286,17 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
 
 
 def _request_id_of(obj: Any) -> str | None:
-    """The SDK's ``_request_id`` without pydantic's slow AttributeError path when it is unset.
-
-    openai 3.x stores it in the instance dict; older releases in pydantic's private dict.
-    """
+    """The SDK's ``_request_id`` without pydantic's slow AttributeError path when it is unset."""
     values = getattr(obj, "__dict__", None)
     rid = values.get("_request_id") if type(values) is dict else None
-    if rid is None:
-        private = getattr(obj, "__pydantic_private__", None)
-        rid = private.get("_request_id") if type(private) is dict else None
+    return _request_id_in(rid or getattr(obj, "__pydantic_private__", None))
+
+
+def _request_id_in(found: Any) -> str | None:
+    """``found``: the ``_request_id`` of the instance dict (openai 3.x) or, where that is unset,
+    pydantic's private dict, which holds it on older releases. The fast path reads the first on
+    the caller's thread and leaves the second to the loop."""
+    rid = found.get("_request_id") if type(found) is dict else found
     return rid if type(rid) is str else None
 
 
@@ -522,8 +524,6 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
     """On the loop: the Capture for a fast-path snapshot (see :func:`_fast_end`)."""
     _, op, client, model, started, ended, snap, rmodel, rid, private, default_scope, status = item
     provider = _provider(client)
-    # the SDK keeps it in the instance dict (openai 3.x) or in pydantic's private dict (older)
-    request_id = private.get("_request_id") if type(private) is dict else private
     return _capture.snapshot_capture(
         provider,
         op,
@@ -537,7 +537,7 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
         "error" if status == "failed" else "ok",
         nonempty_str(rmodel),
         nonempty_str(rid),
-        request_id if type(request_id) is str else None,
+        _request_id_in(private),
         None,
     )
 
