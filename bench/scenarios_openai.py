@@ -186,18 +186,44 @@ class _Response:
 _RESPONSE = _Response()
 
 
-class _FakeRawStream:
-    """Stands in for ``openai.Stream``: yields pre-parsed chunks (no HTTP, no parsing)."""
+class _FakeEvent:
+    """A server-sent event as the SDK's decoder hands it over."""
 
-    def __init__(self, chunks: list[Any]) -> None:
-        self._it = iter(chunks)
+    __slots__ = ("_data",)
+
+    def __init__(self, data: str) -> None:
+        self._data = data
+
+    @property
+    def data(self) -> str:
+        return self._data
+
+
+class _FakeRawStream:
+    """Stands in for ``openai.Stream``: its generator reads its events through ``_iter_events``,
+    as the SDK's does, and yields a pre-parsed chunk for each (no HTTP, no JSON parsing)."""
+
+    def __init__(self, events: list[_FakeEvent], chunks: list[Any]) -> None:
+        self._events = events
+        self._chunks = chunks
         self.response = _RESPONSE
+        self._iterator = self.__stream__()
 
     def __iter__(self) -> Any:
-        return self
+        yield from self._iterator
 
     def __next__(self) -> Any:
-        return next(self._it)
+        return next(self._iterator)
+
+    def _iter_events(self) -> Any:
+        return iter(self._events)
+
+    def __stream__(self) -> Any:
+        chunks = iter(self._chunks)
+        for sse in self._iter_events():
+            if sse.data.startswith("[DONE]"):
+                break
+            yield next(chunks)
 
     def close(self) -> None:
         pass
@@ -229,11 +255,9 @@ def hot_path() -> list[dict[str, Any]]:
     def stub(*a: Any, **k: Any) -> Any:
         return completion
 
-    chunks = [
-        ChatCompletionChunk.construct(**json.loads(line[6:]))
-        for line in (_STREAM + _USAGE_CHUNK).split(b"\n\n")
-        if line.startswith(b"data: {")
-    ]
+    lines = [line[6:].decode() for line in (_STREAM + _USAGE_CHUNK + _DONE).split(b"\n\n") if line]
+    events = [_FakeEvent(line) for line in lines]
+    chunks = [ChatCompletionChunk.construct(**json.loads(line)) for line in lines[:-1]]
 
     def bare_call() -> Any:
         return stub(*args, **kwargs)
@@ -245,10 +269,10 @@ def hot_path() -> list[dict[str, Any]]:
     call.injected = True
 
     def bare_stream() -> int:
-        return sum(1 for _ in _FakeRawStream(chunks))
+        return sum(1 for _ in _FakeRawStream(events, chunks))
 
     def ours_stream() -> int:
-        return sum(1 for _ in _openai_streams.StreamProxy(_FakeRawStream(chunks), call))
+        return sum(1 for _ in _openai_streams.StreamProxy(_FakeRawStream(events, chunks), call))
 
     return [
         {"name": "openai create (wrapper + emit)", "bare": bare_call, "ours": ours_call},

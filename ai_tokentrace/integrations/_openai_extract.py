@@ -79,22 +79,23 @@ _EMBEDDINGS_NAMES = ("prompt_tokens", None, "total_tokens", None, None)
 
 
 def _usage_reader(names: tuple[str, str, str, str, str]) -> Callable[[Any], UsageSnapshot | None]:
-    """The hot-path reader of a usage object with these field names. It raises on an odd object.
+    """The hot-path reader of usage with these field names. It raises on an odd object.
 
-    The counts are read from the instance dicts (a missing one raises KeyError): on the SDK's
-    pydantic models that skips the ``__getattr__`` hook of each attribute read. The detail
-    objects are read as attributes: an SDK older than the field keeps what the server sent
-    among pydantic's extras, which only the attribute read finds.
+    It takes the response's instance dict, and reads the counts from the usage's: on the SDK's
+    pydantic models every attribute read goes through the ``__getattr__`` hook, which costs
+    more than the rest of a snapshot. A detail object missing from the dict is read as an
+    attribute: an SDK older than the field keeps what the server sent among pydantic's extras,
+    which only the attribute read finds.
     """
     inp, out, total, in_details, out_details = names
 
-    def snap(obj: Any) -> UsageSnapshot | None:
-        u = obj.__dict__["usage"]
+    def snap(fields: dict[str, Any]) -> UsageSnapshot | None:
+        u = fields["usage"]
         if u is None:
             return None
         f = u.__dict__
-        di = getattr(u, in_details)
-        do = getattr(u, out_details)
+        di = f[in_details] if in_details in f else getattr(u, in_details)
+        do = f[out_details] if out_details in f else getattr(u, out_details)
         return (
             f[inp],
             f[out],
@@ -114,9 +115,9 @@ snap_responses = _usage_reader(_RESPONSES_NAMES)
 snap_responses.__doc__ = "Responses API (``ResponseUsage``). Raises on an odd object."
 
 
-def snap_embeddings(obj: Any) -> UsageSnapshot | None:
+def snap_embeddings(fields: dict[str, Any]) -> UsageSnapshot | None:
     """Embeddings: prompt and total tokens only. Raises on an odd object."""
-    u = obj.__dict__["usage"]
+    u = fields["usage"]
     if u is None:
         return None
     f = u.__dict__
@@ -244,7 +245,7 @@ def detach(operation: str, obj: Any) -> Detached:
         usage = _snap_defensively(obj, _NAMES[operation])
     else:
         try:
-            usage = SNAPSHOTS[operation][0](obj)
+            usage = SNAPSHOTS[operation][0](obj.__dict__)
         except Exception:
             usage = _snap_defensively(obj, _NAMES[operation])
     model, rid = _ids(obj)

@@ -46,7 +46,7 @@ class StreamState:
         "done",
         "error",
         "failed",
-        "notice",
+        "notice",  # None: our event filter sees the usage
         "payload",
         "response_id",
         "stream",
@@ -55,11 +55,11 @@ class StreamState:
     def __init__(self, stream: Any, call: _Call) -> None:
         self.stream = stream
         self.call = call
-        self.notice = noticer_for(call.operation)
+        self.notice: Noticer | None = noticer_for(call.operation)
         self.payload: Any = None  # the object holding usage, once seen
         # or what a record needs of it: read off a parsed chunk (which is then let go), or the
-        # usage event's JSON as we parsed it (read on the loop)
-        self.detached: Detached | dict[str, Any] | None = None
+        # usage event's JSON, as text or as we parsed it (read on the loop)
+        self.detached: Detached | dict[str, Any] | str | None = None
         self.response_id: str | None = None  # Responses: from response.created
         self.failed = False  # Responses: response.failed seen
         self.error: str | None = None  # Responses: an error event's code
@@ -92,41 +92,73 @@ def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -
 
 
 # -- the injected usage chunk, taken off the event stream before the SDK parses it --------------
-# Per event: two substring checks for a usage *object* (every chunk of a stream that asked for
-# usage has ``"usage":null``; only the last has an object). Only that chunk is parsed, and the
-# SDK builds no model for it. A spelling these checks miss still reaches the proxy's noticer,
-# which hides and counts the parsed chunk instead: counted once either way.
-_USAGE_OBJECT = ('"usage":{', '"usage": {')
+# Per event: one substring check for ``"usage"``. Every chunk of a stream that asked for usage
+# has ``"usage":null`` (two more checks say so); only the last has an object, and only that
+# chunk is parsed, by us, and the SDK builds no model for it. A spelling of null these checks do
+# not know is parsed to be sure. So the filter sees every usage object, and the proxy of a
+# filtered stream has nothing to look at per chunk.
+_USAGE_KEY = '"usage"'
+_USAGE_NULL = ('"usage":null', '"usage": null')
 
 
 def _usage_chunk(data: str) -> dict[str, Any] | None:
-    """The parsed chunk when ``data`` is a usage-only chat chunk, else None."""
+    """The parsed chunk when ``data`` carries a usage object, else None."""
     try:
         chunk = json.loads(data)
     except ValueError:
         return None
-    if type(chunk) is not dict or chunk.get("choices") or type(chunk.get("usage")) is not dict:
-        return None  # usage on a chunk with choices: the caller sees it, the noticer counts it
+    if type(chunk) is not dict or type(chunk.get("usage")) is not dict:
+        return None
     return chunk
 
 
+# The usage-only chunk as OpenAI writes it (compact), or as Python's json writes it (spaced).
+_USAGE_OBJECT = ('"usage":{', '"usage": {')
+_NO_CHOICES = ('"choices":[]', '"choices": []')
+
+
 def _took(state: StreamState, data: str) -> bool:
+    """An event naming usage: keep a usage object for the record; True to hide the event (the
+    usage-only chunk we asked for). Usage on a chunk with choices reaches the caller too.
+
+    The usage-only chunk in a known spelling is recognised without parsing (its keys are the
+    top-level ones: inside a JSON string every quote is escaped) and kept as text, which the
+    background loop parses; any other is parsed here, to decide.
+    """
     try:
+        if (_USAGE_OBJECT[0] in data or _USAGE_OBJECT[1] in data) and (
+            _NO_CHOICES[0] in data or _NO_CHOICES[1] in data
+        ):
+            state.detached = data
+            return True
         chunk = _usage_chunk(data)
         if chunk is None:
             return False
         state.detached = chunk
-        return True
+        return not chunk.get("choices")
     except Exception:
         internal_error("openai usage event")
         return False
 
 
-def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
-    compact, spaced = _USAGE_OBJECT
-    for sse in events:
+def _data_of(sse: Any) -> str:
+    """The event's text: the SDK's ``data`` property reads ``_data``, which we read directly
+    (one Python call less per event); an SDK without it goes through the property."""
+    try:
+        data = sse._data
+    except AttributeError:
         data = sse.data
-        if (compact in data or spaced in data) and _took(state, data):
+    return data if type(data) is str else str(data)
+
+
+def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
+    null, spaced = _USAGE_NULL
+    for sse in events:
+        try:
+            data = sse._data
+        except AttributeError:
+            data = _data_of(sse)
+        if _USAGE_KEY in data and not (null in data or spaced in data) and _took(state, data):
             continue
         yield sse
 
@@ -149,33 +181,57 @@ class _AsyncHideUsage:
         return self
 
     async def __anext__(self) -> Any:
-        compact, spaced = _USAGE_OBJECT
+        null, spaced = _USAGE_NULL
         events = self._events
         while True:
             sse = await events.__anext__()
-            data = sse.data
-            if (compact in data or spaced in data) and _took(self._state, data):
+            try:
+                data = sse._data
+            except AttributeError:
+                data = _data_of(sse)
+            if (
+                _USAGE_KEY in data
+                and not (null in data or spaced in data)
+                and _took(self._state, data)
+            ):
                 continue
             return sse
 
 
-def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]) -> None:
-    """Filter the usage chunk we asked for out of ``stream``'s server-sent events with ``hide``.
+_reads_events: dict[type, bool] = {}  # stream class -> its generator reads ``_iter_events()``
+
+
+def _reads_iter_events(cls: type) -> bool:
+    """Whether ``cls``'s stream generator gets its events from ``self._iter_events()`` (read off
+    its code once per class), so a filter set there is sure to see every event."""
+    found = _reads_events.get(cls)
+    if found is None:
+        original = getattr(cls, "_iter_events", None)
+        code = getattr(getattr(cls, "__stream__", None), "__code__", None)
+        found = callable(original) and code is not None and "_iter_events" in code.co_names
+        _reads_events[cls] = found
+    return found
+
+
+def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]) -> bool:
+    """Filter the usage chunk we asked for out of ``stream``'s server-sent events with ``hide``;
+    True when the filter is set (it then sees every usage object: the proxy need not look).
 
     The SDK's stream generator calls ``self._iter_events()`` once, when first advanced, so an
     instance attribute set now is what it uses. The attribute holds the stream and our state
     only weakly and removes itself when called: a strong reference back would make every
     stream a reference cycle, left for the cyclic collector with its response and buffers
-    (it cost a CPU-bound caller 25 us per stream). Where an SDK lacks the method the proxy's
-    noticer still hides the parsed chunk; either way it is counted once.
+    (it cost a CPU-bound caller 25 us per stream). Where an SDK reads its events otherwise the
+    proxy's noticer hides the parsed chunk instead; either way it is counted once.
     """
-    original = getattr(type(stream), "_iter_events", None)
-    if original is None or not callable(original) or "_iter_events" in vars(stream):
-        return
+    cls = type(stream)
+    if not _reads_iter_events(cls) or "_iter_events" in vars(stream):
+        return False
+    original = cls._iter_events
     try:
         stream_ref, state_ref = weakref.ref(stream), weakref.ref(state)
     except TypeError:
-        return
+        return False
 
     def _iter_events() -> Any:
         owner, current = stream_ref(), state_ref()
@@ -184,6 +240,7 @@ def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]
         return events if current is None else hide(current, events)
 
     stream._iter_events = _iter_events
+    return True
 
 
 def _notice_completion(state: StreamState, chunk: Any) -> bool:
@@ -242,8 +299,8 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, call: _Call) -> None:
         super().__init__(wrapped)
         self._self_s = state = StreamState(wrapped, call)
-        if call.injected:
-            _hide_usage_events(wrapped, state, self._self_hide_usage)
+        if call.injected and _hide_usage_events(wrapped, state, self._self_hide_usage):
+            state.notice = None  # the filter sees the usage
 
     def __del__(self) -> None:
         # An abandoned stream: record what we know (status "partial" before usage arrived).
@@ -265,9 +322,16 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        for chunk in s.stream:
-            if not notice(s, chunk):
-                yield chunk
+        if notice is None:  # filtered: nothing to look at per chunk
+            yield from s.stream
+        elif notice is _notice_completion:  # inline: one attribute read a chunk
+            for chunk in s.stream:
+                if getattr(chunk, "usage", None) is None or not notice(s, chunk):
+                    yield chunk
+        else:
+            for chunk in s.stream:
+                if not notice(s, chunk):
+                    yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -281,9 +345,17 @@ async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     s = proxy._self_s
     try:
         notice = s.notice
-        async for chunk in s.stream:
-            if not notice(s, chunk):
+        if notice is None:  # as in _iter_chunks (an async generator cannot ``yield from``)
+            async for chunk in s.stream:
                 yield chunk
+        elif notice is _notice_completion:
+            async for chunk in s.stream:
+                if getattr(chunk, "usage", None) is None or not notice(s, chunk):
+                    yield chunk
+        else:
+            async for chunk in s.stream:
+                if not notice(s, chunk):
+                    yield chunk
     except GeneratorExit:
         raise
     except BaseException as exc:
@@ -311,7 +383,8 @@ class StreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 s.finalise(False, exc)
                 raise
-            if not s.notice(s, chunk):
+            notice = s.notice
+            if notice is None or not notice(s, chunk):
                 return chunk
 
     def __enter__(self) -> StreamProxy:
@@ -355,7 +428,8 @@ class AsyncStreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 s.finalise(False, exc)
                 raise
-            if not s.notice(s, chunk):
+            notice = s.notice
+            if notice is None or not notice(s, chunk):
                 return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:

@@ -25,6 +25,7 @@ import contextlib
 import copy
 import importlib
 import inspect
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
@@ -159,9 +160,13 @@ def _model_for(client: Any, provider: str, requested: Any) -> str | None:
     return requested if isinstance(requested, str) else None
 
 
-def _settings_inject() -> bool:
-    from .. import _pipeline  # loaded (with asyncio) by the first record, not by our import
+_pipeline: Any = None  # ai_tokentrace._pipeline, bound by the first stream (it loads asyncio)
 
+
+def _settings_inject() -> bool:
+    global _pipeline
+    if _pipeline is None:
+        from .. import _pipeline
     return bool(_pipeline.current().settings.inject_stream_usage)
 
 
@@ -180,9 +185,9 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
 
 def _caller_asked_usage(body: Mapping[str, Any], extra: Any) -> bool:
     for source in (extra, body):
-        if _is_mapping(source):
+        if source is not None and _is_mapping(source):
             so = source.get("stream_options")
-            if _is_mapping(so) and so.get("include_usage"):
+            if so is not None and _is_mapping(so) and so.get("include_usage"):
                 return True
     return False
 
@@ -191,12 +196,13 @@ def _inject(options: Any, body: Mapping[str, Any]) -> Any:
     """A copy of the request options asking for usage; the caller's objects stay untouched."""
     so = body.get("stream_options")
     new_body = dict(body)
-    new_body["stream_options"] = {**(so if _is_mapping(so) else {}), "include_usage": True}
+    old = so if so is not None and _is_mapping(so) else {}
+    new_body["stream_options"] = {**old, "include_usage": True}
     extra = getattr(options, "extra_json", None)
     copier = getattr(options, "model_copy", None)
     new = copier() if copier is not None else copy.copy(options)
     new.json_data = new_body
-    if _is_mapping(extra) and "stream_options" in extra:
+    if extra is not None and _is_mapping(extra) and "stream_options" in extra:
         new.extra_json = {k: v for k, v in extra.items() if k != "stream_options"}
     return new
 
@@ -225,7 +231,7 @@ def _begin_request(
     if method != "post" and method.lower() != "post":
         return None, args, kwargs
     body = getattr(options, "json_data", None)
-    if not _is_mapping(body):
+    if type(body) is not dict and not _is_mapping(body):
         body = {}
     provider = _provider(client)
     model = _model_for(client, provider, body.get("model"))
@@ -390,14 +396,14 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
 
 def _submit_detached(
     call: _Call,
-    detached: Detached | dict[str, Any],
+    detached: Detached | dict[str, Any] | str,
     status: str,
     error_type: str | None,
     request_id: str | None,
     streamed: bool,
 ) -> None:
     """Hand off a call from what :func:`detach` read off its response (which is not kept), or
-    from a usage chunk's parsed JSON, which the builder detaches on the loop."""
+    from a usage chunk's JSON (text, or parsed), which the builder detaches on the loop."""
     _capture.submit_snapshot(
         (
             _detached_capture_of,
@@ -418,6 +424,11 @@ def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for :func:`_submit_detached`'s snapshot (on the loop, or at once in a scope)."""
     _, call, ended, detached, status, error_type, request_id, scope, streamed = item
     op = call.operation
+    if type(detached) is str:
+        try:
+            detached = json.loads(detached)
+        except ValueError:  # pragma: no cover - only JSON the hot path looked at comes here
+            detached = {}
     usage, rmodel, rid = detached if type(detached) is tuple else detach(op, detached)
     return _capture.snapshot_capture(
         call.provider,
@@ -589,7 +600,7 @@ def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
             model,
             started,
             ended,
-            route[1](result),
+            route[1](fields),
             fields["model"],
             fields.get("id"),  # embeddings have none
             fields.get("_request_id") or result.__pydantic_private__,

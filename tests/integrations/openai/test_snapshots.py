@@ -17,6 +17,11 @@ from ai_tokentrace.integrations._openai_extract import (
 )
 
 
+def vars_of(**fields: object) -> dict[str, object]:
+    """A response's instance dict, which the snapshot functions take."""
+    return fields
+
+
 def test_completion_snapshot_reads_counts_and_detail_fields() -> None:
     """Counts stay raw; detail objects become their field dicts."""
     usage = NS(
@@ -26,7 +31,7 @@ def test_completion_snapshot_reads_counts_and_detail_fields() -> None:
         prompt_tokens_details=NS(cached_tokens=64, audio_tokens=0),
         completion_tokens_details=NS(reasoning_tokens=16, accepted_prediction_tokens=3),
     )
-    snap = snap_completion(NS(usage=usage))
+    snap = snap_completion(vars_of(usage=usage))
     assert snap == (
         100,
         40,
@@ -37,7 +42,7 @@ def test_completion_snapshot_reads_counts_and_detail_fields() -> None:
 
 
 def test_completion_snapshot_of_a_response_without_usage_is_none() -> None:
-    assert snap_completion(NS(usage=None)) is None
+    assert snap_completion(vars_of(usage=None)) is None
 
 
 def test_completion_snapshot_keeps_dict_and_none_details() -> None:
@@ -49,13 +54,13 @@ def test_completion_snapshot_keeps_dict_and_none_details() -> None:
         prompt_tokens_details={"cached_tokens": 2},
         completion_tokens_details=None,
     )
-    assert snap_completion(NS(usage=usage)) == (5, 1, 6, {"cached_tokens": 2}, None)
+    assert snap_completion(vars_of(usage=usage)) == (5, 1, 6, {"cached_tokens": 2}, None)
 
 
 def test_completion_snapshot_raises_on_an_object_without_usage_fields() -> None:
     """An odd object raises, so the caller's path falls back to the defensive extractor."""
     with pytest.raises((AttributeError, KeyError)):
-        snap_completion(NS(usage=NS(prompt_tokens=1)))
+        snap_completion(vars_of(usage=NS(prompt_tokens=1)))
 
 
 def test_completion_raw_usage_splits_cached_and_reasoning() -> None:
@@ -97,13 +102,13 @@ def test_responses_snapshot_and_raw_usage() -> None:
         input_tokens_details=NS(cached_tokens=128),
         output_tokens_details=NS(reasoning_tokens=20),
     )
-    counts = normalize(from_responses_snapshot(snap_responses(NS(usage=usage))))
+    counts = normalize(from_responses_snapshot(snap_responses(vars_of(usage=usage))))
     assert (counts.input_tokens, counts.output_tokens) == (300, 50)
     assert (counts.cached_input_tokens, counts.reasoning_tokens) == (128, 20)
 
 
 def test_embeddings_snapshot_and_raw_usage() -> None:
-    snap = snap_embeddings(NS(usage=NS(prompt_tokens=8, total_tokens=8)))
+    snap = snap_embeddings(vars_of(usage=NS(prompt_tokens=8, total_tokens=8)))
     assert snap == (8, None, 8, None, None)
     counts = normalize(from_embeddings_snapshot(snap))
     assert (counts.input_tokens, counts.output_tokens, counts.total_tokens) == (8, 0, 8)

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import ai_tokentrace
+from ai_tokentrace.integrations._openai_streams import _reads_iter_events
 from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client
 
 from ..._support import call_fields, loop_held
@@ -51,15 +53,14 @@ async def test_injected_usage_chunk_is_never_parsed_by_the_sdk(api: Api, records
     assert rec.response_id is not None
 
 
-async def test_injected_usage_event_is_read_on_the_loop(api: Api, records) -> None:
-    """The caller's thread only parses the usage event; its numbers are read off that JSON by
-    the background loop, when the record is built."""
+async def test_injected_usage_event_is_parsed_on_the_loop(api: Api, records) -> None:
+    """The caller's thread recognises the usage-only event by its text and queues that text;
+    the background loop parses it when the record is built."""
     with loop_held() as queued:
         await api.drain(await api.call(_stream))
     [item] = queued
-    [event] = [x for x in item if type(x) is dict]
-    assert event["choices"] == []
-    assert event["usage"]["completion_tokens"] == 24
+    [event] = [x for x in item if type(x) is str and '"usage"' in x]
+    assert json.loads(event)["usage"]["completion_tokens"] == 24
     [rec] = records()
     assert rec.output_tokens == 24
 
@@ -125,6 +126,27 @@ class _OddlySpelled(FakeOpenAI):
             yield event, data
 
 
+class _Compact(FakeOpenAI):
+    """Writes every chunk as OpenAI does: compact JSON (``"usage":null``, ``"choices":[]``)."""
+
+    def _chat_chunks(self, *args: Any) -> Iterator[tuple[str | None, Any]]:
+        for event, data in super()._chat_chunks(*args):
+            if isinstance(data, dict):
+                data = json.dumps(data, separators=(",", ":"))
+            yield event, data
+
+
+class _OddNulls(FakeOpenAI):
+    """Writes every chunk's ``"usage": null`` as ``"usage" : null`` (valid JSON, unknown to the
+    quick check: each such event is parsed to be sure, and passed on)."""
+
+    def _chat_chunks(self, *args: Any) -> Iterator[tuple[str | None, Any]]:
+        for event, data in super()._chat_chunks(*args):
+            if isinstance(data, dict) and "usage" in data and data["usage"] is None:
+                data = json.dumps(data).replace('"usage": null', '"usage" : null')
+            yield event, data
+
+
 class _UsageOnLastChoice(FakeOpenAI):
     """Puts usage on the last content chunk instead of a chunk of its own (some servers do)."""
 
@@ -157,6 +179,54 @@ async def test_usage_chunk_spelled_otherwise_is_hidden_and_counted_once(
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_compact_usage_chunk_is_hidden_unparsed_and_counted_once(
+    kind: str, instrumented, records
+) -> None:
+    """OpenAI's own spelling: the caller sees only chunks with choices, the record has the
+    usage, and the caller's thread queued the usage event as text."""
+    api = Api(kind, _Compact())
+    with loop_held() as queued:
+        seen = await api.drain(await api.call(_stream))
+    assert seen
+    assert all(chunk.choices for chunk in seen)
+    [item] = queued
+    assert [x for x in item if type(x) is str and x.startswith('{"id"')]
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens, rec.response_model) == (True, 24, "gpt-4o-mini")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_usage_null_spelled_otherwise_hides_no_chunk(
+    kind: str, instrumented, records
+) -> None:
+    ai_tokentrace.uninstrument()
+    bare = await Api(kind, _OddNulls()).drain(await Api(kind, _OddNulls()).call(_stream))
+    ai_tokentrace.instrument(integrations=["openai"])
+    api = Api(kind, _OddNulls())
+    seen = await api.drain(await api.call(_stream))
+    assert [c.choices[0].delta.content for c in seen] == [c.choices[0].delta.content for c in bare]
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens) == (True, 24)
+
+
+def test_the_sdk_streams_read_their_events_where_the_filter_sits() -> None:
+    """The usage filter sits on ``_iter_events``; it is only relied on (and the proxy spared its
+    per-chunk look) where the stream's generator reads its events from there."""
+    import openai
+
+    class ReadsElsewhere:
+        def _iter_events(self) -> Iterator[Any]:
+            yield from ()
+
+        def __stream__(self) -> Iterator[Any]:
+            yield from ()
+
+    assert _reads_iter_events(openai.Stream)
+    assert _reads_iter_events(openai.AsyncStream)
+    assert not _reads_iter_events(ReadsElsewhere)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_usage_on_a_chunk_with_choices_reaches_the_caller_and_the_record(
     kind: str, instrumented, records
 ) -> None:
@@ -173,8 +243,6 @@ async def test_stream_records_outside_and_inside_a_scope_agree(
     api: Api, asked: bool, records
 ) -> None:
     """A stream handed off as a snapshot and one emitted into a scope give the same record."""
-    import ai_tokentrace
-
     extra: dict[str, Any] = {"stream_options": {"include_usage": True}} if asked else {}
 
     def stream(c: Any) -> Any:
