@@ -4,6 +4,13 @@ The caller's object keeps behaving as before (iteration, ``with``, ``close()``, 
 the SDK's stream helpers on top). Per chunk the proxy only notices the one that carries usage;
 the record is emitted once, at the end, on ``close()``, on leaving ``with``, on an error, or when
 an abandoned stream is garbage-collected.
+
+A chat or completion stream whose usage we asked for is watched one level lower, where the SDK
+reads its server-sent events (:func:`_hide_usage`): that filter takes the usage chunk off the
+stream, and sees the end (``[DONE]``), an error event or a broken connection, so the proxy adds
+no step per chunk there. An abandoned stream is finalised when its :class:`StreamState` is
+freed: the state is held by the proxy and by the filter, not by the stream, so that happens
+once neither the caller nor the SDK's generator can reach it.
 """
 
 from __future__ import annotations
@@ -48,12 +55,12 @@ class StreamState:
         "failed",
         "notice",  # None: our event filter sees the usage
         "payload",
+        "response",
         "response_id",
-        "stream",
     )
 
     def __init__(self, stream: Any, call: _Call) -> None:
-        self.stream = stream
+        self.response = getattr(stream, "response", None)  # its request id is read at the end
         self.call = call
         self.notice: Noticer | None = noticer_for(call.operation)
         self.payload: Any = None  # the object holding usage, once seen
@@ -67,7 +74,7 @@ class StreamState:
 
     def request_id(self) -> str | None:
         try:
-            rid = self.stream.response.headers.get("x-request-id")
+            rid = self.response.headers.get("x-request-id")  # type: ignore[union-attr]
         except Exception:
             return None
         return rid if isinstance(rid, str) else None
@@ -81,6 +88,13 @@ class StreamState:
             _finish_stream(self, ended, exc)
         except Exception:
             internal_error("openai stream finalise")
+
+    def __del__(self) -> None:
+        # Nothing can read the stream on: an abandoned one is recorded with what we know
+        # (status "partial" when it ended before usage arrived).
+        if not self.done:
+            with contextlib.suppress(Exception):
+                self.finalise(False)
 
 
 def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -> None:
@@ -151,16 +165,48 @@ def _data_of(sse: Any) -> str:
     return data if type(data) is str else str(data)
 
 
-def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
-    null, spaced = _USAGE_NULL
-    for sse in events:
+_DONE = "[DONE]"
+_ERROR = '{"error"'  # as OpenAI writes an error event (one spelled otherwise ends as abandoned)
+
+
+def _let_go(state: StreamState, last: str) -> None:
+    """The SDK let go of its events after ``last``: at ``[DONE]`` the stream ended; on an
+    error event the SDK raised APIError; after any other the stream was dropped, and the
+    state records it as abandoned once nothing holds it. Looking only at the last event keeps
+    these checks out of the per-event loop."""
+    if last.startswith(_DONE):
+        state.finalise(True)
+    elif last.startswith(_ERROR):
         try:
-            data = sse._data
-        except AttributeError:
-            data = _data_of(sse)
-        if _USAGE_KEY in data and not (null in data or spaced in data) and _took(state, data):
-            continue
-        yield sse
+            body = json.loads(last)
+        except ValueError:
+            return
+        if type(body) is dict and body.get("error"):
+            state.error = "APIError"
+            state.finalise(False)
+
+
+def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
+    """Between the SDK's SSE decoder and its parser: per event, one substring check, and two
+    more on the ``"usage":null`` every chunk of a stream that asked for usage carries."""
+    null, spaced = _USAGE_NULL
+    data = ""
+    try:
+        for sse in events:
+            try:
+                data = sse._data
+            except AttributeError:
+                data = _data_of(sse)
+            if _USAGE_KEY in data and not (null in data or spaced in data) and _took(state, data):
+                continue
+            yield sse
+    except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
+        _let_go(state, data)
+        raise
+    except BaseException as exc:
+        state.finalise(False, exc)
+        raise
+    state.finalise(True)
 
 
 class _AsyncHideUsage:
@@ -168,34 +214,46 @@ class _AsyncHideUsage:
 
     The SDK stops reading at ``[DONE]`` and drops its events iterator suspended; a suspended
     async generator is closed by a task the event loop schedules (one more per stream, on the
-    caller's loop), an iterator object is simply freed.
+    caller's loop), an iterator object is simply freed, and tells :func:`_let_go` so.
     """
 
-    __slots__ = ("_events", "_state")
+    __slots__ = ("_events", "_last", "_state")
 
     def __init__(self, state: StreamState, events: AsyncIterator[Any]) -> None:
         self._state = state
         self._events = events
+        self._last = ""
 
     def __aiter__(self) -> _AsyncHideUsage:
         return self
 
     async def __anext__(self) -> Any:
-        null, spaced = _USAGE_NULL
-        events = self._events
+        state = self._state
         while True:
-            sse = await events.__anext__()
+            try:
+                sse = await self._events.__anext__()
+            except StopAsyncIteration:
+                state.finalise(True)
+                raise
+            except BaseException as exc:
+                state.finalise(False, exc)
+                raise
             try:
                 data = sse._data
             except AttributeError:
                 data = _data_of(sse)
             if (
                 _USAGE_KEY in data
-                and not (null in data or spaced in data)
-                and _took(self._state, data)
+                and not (_USAGE_NULL[0] in data or _USAGE_NULL[1] in data)
+                and _took(state, data)
             ):
                 continue
+            self._last = data
             return sse
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            _let_go(self._state, self._last)
 
 
 _reads_events: dict[type, bool] = {}  # stream class -> its generator reads ``_iter_events()``
@@ -218,26 +276,26 @@ def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]
     True when the filter is set (it then sees every usage object: the proxy need not look).
 
     The SDK's stream generator calls ``self._iter_events()`` once, when first advanced, so an
-    instance attribute set now is what it uses. The attribute holds the stream and our state
-    only weakly and removes itself when called: a strong reference back would make every
-    stream a reference cycle, left for the cyclic collector with its response and buffers
-    (it cost a CPU-bound caller 25 us per stream). Where an SDK reads its events otherwise the
-    proxy's noticer hides the parsed chunk instead; either way it is counted once.
+    instance attribute set now is what it uses. The attribute holds our state (until it hands
+    it to the filter) but the stream only weakly, and removes itself when called: a strong
+    reference back would make every stream a reference cycle, left for the cyclic collector
+    with its response and buffers (it cost a CPU-bound caller 25 us per stream). Where an SDK
+    reads its events otherwise the proxy's noticer hides the parsed chunk instead; either way
+    it is counted once.
     """
     cls = type(stream)
     if not _reads_iter_events(cls) or "_iter_events" in vars(stream):
         return False
     original = cls._iter_events
     try:
-        stream_ref, state_ref = weakref.ref(stream), weakref.ref(state)
+        stream_ref = weakref.ref(stream)
     except TypeError:
         return False
 
     def _iter_events() -> Any:
-        owner, current = stream_ref(), state_ref()
+        owner = stream_ref()
         vars(owner).pop("_iter_events", None)
-        events = original(owner)
-        return events if current is None else hide(current, events)
+        return hide(state, original(owner))
 
     stream._iter_events = _iter_events
     return True
@@ -292,7 +350,7 @@ def noticer_for(operation: str) -> Noticer:
 
 
 class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
-    """What both proxies share: their state, and recording an abandoned stream."""
+    """What both proxies share: their state, and the event filter of a stream we asked usage of."""
 
     _self_hide_usage: Callable[..., Any]  # the event filter for this kind of stream
 
@@ -300,37 +358,28 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
         super().__init__(wrapped)
         self._self_s = state = StreamState(wrapped, call)
         if call.injected and _hide_usage_events(wrapped, state, self._self_hide_usage):
-            state.notice = None  # the filter sees the usage
-
-    def __del__(self) -> None:
-        # An abandoned stream: record what we know (status "partial" before usage arrived).
-        state = getattr(self, "_self_s", None)
-        if state is not None and not state.done:
-            with contextlib.suppress(Exception):
-                state.finalise(False)
+            state.notice = None  # the filter sees the usage, the end and the errors
 
 
 def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
-    """``for chunk in proxy``: one generator step per chunk.
+    """``for chunk in proxy`` on a stream without our event filter: one generator step a chunk.
 
     A generator resumes for less than a ``__next__`` method costs to call, and the SDK's own
     stream helpers iterate this way. ``GeneratorExit`` (the caller broke off) does not finalise:
-    the stream may still be read on, and an abandoned one is finalised when collected. The
-    generator holds the proxy: ``for chunk in client...create(stream=True)`` keeps no other
-    reference to it, and the proxy finalises (as abandoned) when it is collected.
+    the stream may still be read on, and an abandoned one is finalised when its state is
+    freed. The generator holds the proxy, and so the state, while it is read.
     """
     s = proxy._self_s
+    stream = proxy.__wrapped__
     try:
         notice = s.notice
-        if notice is None:  # filtered: nothing to look at per chunk
-            yield from s.stream
-        elif notice is _notice_completion:  # inline: one attribute read a chunk
-            for chunk in s.stream:
+        if notice is _notice_completion:  # inline: one attribute read a chunk
+            for chunk in stream:
                 if getattr(chunk, "usage", None) is None or not notice(s, chunk):
                     yield chunk
-        else:
-            for chunk in s.stream:
-                if not notice(s, chunk):
+        else:  # (a filtered stream, notice None, is read by the SDK's own iterator instead)
+            for chunk in stream:
+                if notice is None or not notice(s, chunk):
                     yield chunk
     except GeneratorExit:
         raise
@@ -341,20 +390,18 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
 
 
 async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
-    """``async for chunk in proxy``: the async twin of :func:`_iter_chunks` (it holds the proxy)."""
+    """``async for chunk in proxy``: the async twin of :func:`_iter_chunks`."""
     s = proxy._self_s
+    stream = proxy.__wrapped__
     try:
         notice = s.notice
-        if notice is None:  # as in _iter_chunks (an async generator cannot ``yield from``)
-            async for chunk in s.stream:
-                yield chunk
-        elif notice is _notice_completion:
-            async for chunk in s.stream:
+        if notice is _notice_completion:
+            async for chunk in stream:
                 if getattr(chunk, "usage", None) is None or not notice(s, chunk):
                     yield chunk
         else:
-            async for chunk in s.stream:
-                if not notice(s, chunk):
+            async for chunk in stream:
+                if notice is None or not notice(s, chunk):
                     yield chunk
     except GeneratorExit:
         raise
@@ -370,13 +417,15 @@ class StreamProxy(_StreamProxyBase):
     _self_hide_usage = staticmethod(_hide_usage)
 
     def __iter__(self) -> Iterator[Any]:
+        if self._self_s.notice is None:  # our filter watches: the SDK's iterator, untouched
+            return iter(self.__wrapped__)
         return _iter_chunks(self)
 
     def __next__(self) -> Any:
         s = self._self_s
         while True:
             try:
-                chunk = s.stream.__next__()
+                chunk = self.__wrapped__.__next__()
             except StopIteration:
                 s.finalise(True)
                 raise
@@ -415,13 +464,15 @@ class AsyncStreamProxy(_StreamProxyBase):
     _self_hide_usage = _AsyncHideUsage
 
     def __aiter__(self) -> AsyncIterator[Any]:
+        if self._self_s.notice is None:  # as in StreamProxy.__iter__
+            return self.__wrapped__.__aiter__()  # type: ignore[no-any-return]
         return _aiter_chunks(self)
 
     async def __anext__(self) -> Any:
         s = self._self_s
         while True:
             try:
-                chunk = await s.stream.__anext__()
+                chunk = await self.__wrapped__.__anext__()
             except StopAsyncIteration:
                 s.finalise(True)
                 raise

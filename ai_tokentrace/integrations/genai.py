@@ -337,11 +337,17 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
         _record_generate(instance, model, started, response, None, True)
         return response
 
-    async def awrapper(
+    def awrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        """Returns the coroutine that does the work: one of ours per call, not two."""
         if not _capture.may_snapshot():
-            return await aslow(wrapped, instance, args, kwargs)
+            return aslow(wrapped, instance, args, kwargs)
+        return afast(wrapped, instance, args, kwargs)
+
+    async def afast(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = await wrapped(*args, **kwargs)

@@ -629,15 +629,27 @@ def _sync_request(
     return _fast_end(begun, instance, wrapped(*args, **kwargs))
 
 
-async def _async_request(
+def _async_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    """Not a coroutine itself: it returns the one that does the work (the SDK awaits what
+    ``request`` returns), so a call runs inside one coroutine of ours, not two."""
     try:
         begun = _fast_begin(args, kwargs)
     except Exception:
         begun = None
     if begun is None:
-        return await _async_request_general(wrapped, instance, args, kwargs)
+        return _async_request_general(wrapped, instance, args, kwargs)
+    return _async_request_fast(begun, wrapped, instance, args, kwargs)
+
+
+async def _async_request_fast(
+    begun: tuple[Any, Any, float],
+    wrapped: Any,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
     return _fast_end(begun, instance, await wrapped(*args, **kwargs))
 
 

@@ -9,7 +9,8 @@ Responses API (plain, streamed events, background + retrieve, compact), embeddin
 completions, images and audio transcriptions, with realistic usage: prompt tokens that grow with
 the input, cached tokens on long prompts, reasoning tokens for reasoning models. Nothing leaves
 the process. Special models: ``fake-error-<status>`` answers with that HTTP error;
-``fake-stream-error`` breaks a stream off with an error event after two chunks.
+``fake-stream-error`` breaks a stream off with an error event after two chunks;
+``fake-stream-cut`` loses the connection after two chunks (the transport raises ``ReadError``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,22 @@ def _text_of(value: Any) -> str:
 
 def _is_reasoning(model: str) -> bool:
     return bool(re.match(r"^(o\d|gpt-5)", model))
+
+
+def _cut_stream(hx: Any, pieces: list[bytes]) -> Any:
+    """A response body (sync and async) that sends ``pieces``, then loses the connection."""
+
+    class CutStream(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
+        def __iter__(self) -> Iterator[bytes]:
+            yield from pieces
+            raise hx.ReadError("fake connection lost mid-stream")
+
+        async def __aiter__(self) -> Any:
+            for piece in pieces:
+                yield piece
+            raise hx.ReadError("fake connection lost mid-stream")
+
+    return CutStream()
 
 
 class FakeOpenAI:
@@ -186,7 +203,7 @@ class FakeOpenAI:
     def _json(self, data: Any) -> Any:
         return httpx_module().Response(200, json=data, headers={"x-request-id": self._id("req")})
 
-    def _sse(self, events: Iterator[tuple[str | None, Any]]) -> Any:
+    def _sse(self, events: Iterator[tuple[str | None, Any]], cut_after: int | None = None) -> Any:
         def gen() -> Iterator[bytes]:
             for event, data in events:
                 head = f"event: {event}\n" if event else ""
@@ -194,11 +211,11 @@ class FakeOpenAI:
                 yield f"{head}data: {payload}\n\n".encode()
 
         hx = httpx_module()
-        return hx.Response(
-            200,
-            headers={"content-type": "text/event-stream", "x-request-id": self._id("req")},
-            content=b"".join(gen()),
-        )
+        headers = {"content-type": "text/event-stream", "x-request-id": self._id("req")}
+        if cut_after is not None:
+            pieces = list(gen())[:cut_after]
+            return hx.Response(200, headers=headers, stream=_cut_stream(hx, pieces))
+        return hx.Response(200, headers=headers, content=b"".join(gen()))
 
     # -- chat -------------------------------------------------------------------------------------
     def _chat(self, body: dict[str, Any], model: str) -> Any:
@@ -228,7 +245,8 @@ class FakeOpenAI:
             )
         include = bool((body.get("stream_options") or {}).get("include_usage"))
         broken = body.get("model") == "fake-stream-error"
-        return self._sse(self._chat_chunks(cid, model, text, n, include, broken))
+        cut = 2 if body.get("model") == "fake-stream-cut" else None
+        return self._sse(self._chat_chunks(cid, model, text, n, include, broken), cut)
 
     def _chat_chunks(
         self, cid: str, model: str, text: str, n: dict[str, int], include: bool, broken: bool

@@ -24,6 +24,16 @@ def test_instrument_twice_patches_once(instrumented: Any, client: Any, records: 
     assert len(records()) == 1
 
 
+def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:
+    """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before
+    (our async wrappers return the coroutine that does the work)."""
+    import inspect
+
+    assert inspect.iscoroutinefunction(client.aio.models.generate_content)
+    assert inspect.iscoroutinefunction(models.AsyncModels.generate_content_stream)
+    assert not inspect.iscoroutinefunction(client.models.generate_content)
+
+
 def test_uninstrument_restores_the_original_methods(instrumented: Any) -> None:
     """After uninstrument() the SDK's own functions are back in place."""
     ai_tokentrace.uninstrument()

@@ -167,6 +167,16 @@ def test_instrument_twice_counts_once(memory, records) -> None:
     assert len(records()) == 1
 
 
+def test_the_async_client_request_stays_a_coroutine_function(instrumented) -> None:
+    """Our async wrapper returns the coroutine that does the work; the method still looks like
+    the SDK's coroutine function to whoever inspects it."""
+    import inspect
+
+    assert hasattr(AsyncAPIClient.__dict__["request"], "__wrapped__")  # patched
+    assert inspect.iscoroutinefunction(AsyncAPIClient.request)
+    assert not inspect.iscoroutinefunction(SyncAPIClient.request)
+
+
 def test_uninstrument_restores_the_sdk(memory, records) -> None:
     """After uninstrument() the client's request is the SDK's own and nothing is recorded."""
     ai_tokentrace.instrument(integrations=["openai"])

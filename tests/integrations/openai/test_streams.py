@@ -160,6 +160,33 @@ async def test_chat_stream_error_passes_through_and_is_recorded(api: Api, record
     assert (rec.status, rec.error_type) == ("partial", "APIError")
 
 
+async def test_chat_stream_cut_off_passes_the_error_through_and_is_recorded(
+    api: Api, records
+) -> None:
+    """A connection lost mid-stream: the SDK's error reaches the caller after the chunks that
+    arrived; the record is partial with that error's type."""
+    from ai_tokentrace.testing.fake_openai import httpx_module
+
+    got: list = []  # type: ignore[type-arg]
+    # newer SDKs wrap the transport's ReadError in APIConnectionError; 1.x let it through
+    lost = (openai.APIConnectionError, httpx_module().ReadError)
+    with pytest.raises(lost) as raised:  # noqa: PT012 - raised by the iteration
+        stream = await api.call(_chat(model="fake-stream-cut"))
+        if api.is_async:
+            async for chunk in stream:
+                got.append(chunk)
+        else:
+            for chunk in stream:
+                got.append(chunk)
+    assert len(got) == 2
+    [rec] = records()
+    assert (rec.status, rec.error_type, rec.usage_available) == (
+        "partial",
+        type(raised.value).__name__,
+        False,
+    )
+
+
 async def test_responses_error_event_records_partial(api: Api, records) -> None:
     """A Responses stream that ends on an error event is recorded partial with the error code."""
     require(api, "responses")
