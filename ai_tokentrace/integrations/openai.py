@@ -83,6 +83,7 @@ class _Call:
         "operation",
         "pending_id",
         "provider",
+        "restore",
         "scope",
         "started",
     )
@@ -104,6 +105,8 @@ class _Call:
         self.background = background
         self.injected = False
         self.pending_id: str | None = None  # set on a retrieve of a pending background response
+        # injected in place: (the options' field dict, the body it had), put back after the call
+        self.restore: tuple[dict[str, Any], Any] | None = None
 
 
 # Background responses created without usage, by id, until a retrieve or stream brings it.
@@ -192,19 +195,51 @@ def _caller_asked_usage(body: Mapping[str, Any], extra: Any) -> bool:
     return False
 
 
-def _inject(options: Any, body: Mapping[str, Any]) -> Any:
-    """A copy of the request options asking for usage; the caller's objects stay untouched."""
+_OPTION_FIELDS = ("url", "method", "json_data", "extra_json", "headers")
+
+
+def _fields_of(options: Any) -> dict[str, Any]:
+    """The request options' fields we read: their instance dict (pydantic's fields, read
+    without its per-attribute hook), else attribute by attribute (an SDK we do not know)."""
+    fields = getattr(options, "__dict__", None)
+    if type(fields) is dict and "url" in fields and "json_data" in fields:
+        return fields
+    return {name: getattr(options, name, None) for name in _OPTION_FIELDS}
+
+
+def _inject(
+    options: Any, fields: dict[str, Any], body: Mapping[str, Any], extra: Any
+) -> tuple[Any, tuple[dict[str, Any], Any] | None]:
+    """Request options asking for usage, and what to put back after the call (None: a copy).
+
+    The caller's objects stay untouched: the body is a new dict. The options object is the
+    SDK's own, made for this one call, so its body is swapped in place for the call and put
+    back afterwards (a copy of pydantic options costs more than the rest of a stream's begin);
+    options whose body we cannot swap so, or with ``stream_options`` among the extra JSON, are
+    copied.
+    """
     so = body.get("stream_options")
     new_body = dict(body)
     old = so if so is not None and _is_mapping(so) else {}
     new_body["stream_options"] = {**old, "include_usage": True}
-    extra = getattr(options, "extra_json", None)
+    in_extra = extra is not None and _is_mapping(extra) and "stream_options" in extra
+    if not in_extra and getattr(options, "__dict__", None) is fields:
+        fields["json_data"] = new_body
+        return options, (fields, body)
     copier = getattr(options, "model_copy", None)
     new = copier() if copier is not None else copy.copy(options)
     new.json_data = new_body
-    if extra is not None and _is_mapping(extra) and "stream_options" in extra:
+    if in_extra:
         new.extra_json = {k: v for k, v in extra.items() if k != "stream_options"}
-    return new
+    return new, None
+
+
+def _put_back(call: _Call) -> None:
+    """After the call: the options get back the body they had (see :func:`_inject`)."""
+    restore = call.restore
+    if restore is not None:
+        call.restore = None
+        restore[0]["json_data"] = restore[1]
 
 
 def _begin_request(
@@ -212,9 +247,10 @@ def _begin_request(
 ) -> tuple[_Call | None, tuple[Any, ...], dict[str, Any]]:
     """Decide whether this request is counted; maybe ask for streamed usage. Our code only."""
     options: Any = args[1] if len(args) > 1 else kwargs["options"]
-    url = options.url
-    op = ROUTES.get(url)
-    method = options.method
+    fields = _fields_of(options)
+    url = fields["url"]
+    op = ROUTES.get(url) if type(url) is str else None
+    method = fields["method"]
     if op is None:
         if (
             _pending
@@ -230,41 +266,35 @@ def _begin_request(
         return None, args, kwargs
     if method != "post" and method.lower() != "post":
         return None, args, kwargs
-    body = getattr(options, "json_data", None)
+    body = fields["json_data"]
     if type(body) is not dict and not _is_mapping(body):
         body = {}
+    extra = fields["extra_json"]
     provider = _provider(client)
     model = _model_for(client, provider, body.get("model"))
     background = False
     if op == "responses":
-        extra = getattr(options, "extra_json", None)
         background = bool(body.get("background")) or (
-            _is_mapping(extra) and bool(extra.get("background"))
+            extra is not None and _is_mapping(extra) and bool(extra.get("background"))
         )
-    call = _Call(
-        provider,
-        op,
-        model,
-        _capture.perf_clock(),
-        _current_scope.get(),
-        background,
-    )
+    call = _Call(provider, op, model, _capture.perf_clock(), _current_scope.get(), background)
     stream = kwargs.get("stream", False) if len(args) < 3 else args[2]
     if stream and op in _INJECTABLE:
-        headers = getattr(options, "headers", None)
+        headers = fields["headers"]
         raw = _is_mapping(headers) and headers.get(_RAW_HEADER)
         if (
             not raw
-            and not _caller_asked_usage(body, getattr(options, "extra_json", None))
+            and not _caller_asked_usage(body, extra)
             and _settings_inject()
             and (not _no_inject or str(getattr(client, "base_url", "")) not in _no_inject)
             and (provider != _AZURE or _azure_supports_usage(client))
         ):
-            new_options = _inject(options, body)
-            if len(args) > 1:
-                args = (args[0], new_options, *args[2:])
-            else:
-                kwargs = {**kwargs, "options": new_options}
+            new_options, call.restore = _inject(options, fields, body, extra)
+            if new_options is not options:
+                if len(args) > 1:
+                    args = (args[0], new_options, *args[2:])
+                else:
+                    kwargs = {**kwargs, "options": new_options}
             call.injected = True
     return call, args, kwargs
 
@@ -682,11 +712,17 @@ def _sync_request_general(
             result = wrapped(*args, **kwargs)
         except Exception as exc:
             if not _rejected_injection(exc):
+                _put_back(call)
                 raise
             _no_inject.add(str(getattr(instance, "base_url", "")))
             call.injected = False
-            args, kwargs = _original_args(args, kwargs)
+            if call.restore is not None:
+                _put_back(call)
+            else:
+                args, kwargs = _original_args(args, kwargs)
             result = wrapped(*args, **kwargs)
+        else:
+            _put_back(call)
     else:
         result = wrapped(*args, **kwargs)
     return _finish(call, result)
@@ -710,11 +746,17 @@ async def _async_request_general(
             result = await wrapped(*args, **kwargs)
         except Exception as exc:
             if not _rejected_injection(exc):
+                _put_back(call)
                 raise
             _no_inject.add(str(getattr(instance, "base_url", "")))
             call.injected = False
-            args, kwargs = _original_args(args, kwargs)
+            if call.restore is not None:
+                _put_back(call)
+            else:
+                args, kwargs = _original_args(args, kwargs)
             result = await wrapped(*args, **kwargs)
+        else:
+            _put_back(call)
     else:
         result = await wrapped(*args, **kwargs)
     return _finish(call, result)

@@ -76,6 +76,29 @@ async def test_callers_stream_options_are_not_mutated(api: Api, records) -> None
     assert records()[0].usage_available
 
 
+def test_request_options_made_by_the_caller_are_given_back_as_they_were(records) -> None:
+    """Usage is asked for on the request options in place, for the one call: options the
+    caller made for the client's low-level ``request`` have their own body again afterwards."""
+    from openai._models import FinalRequestOptions
+    from openai.types.chat import ChatCompletionChunk
+
+    from ai_tokentrace.testing.fake_openai import fake_openai_client
+
+    client = fake_openai_client()
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    options = FinalRequestOptions.construct(method="post", url="/chat/completions", json_data=body)
+    own = options.json_data
+    stream = client.request(
+        ChatCompletionChunk, options, stream=True, stream_cls=openai.Stream[ChatCompletionChunk]
+    )
+    assert list(stream)
+    assert options.json_data is own
+    assert "stream_options" not in own
+    assert client._fake.requests[-1][2]["stream_options"] == {"include_usage": True}
+    [rec] = records()
+    assert rec.output_tokens == 24
+
+
 async def test_injection_off_records_usage_unavailable(api: Api, memory, records) -> None:
     """With inject_stream_usage off the request is untouched and the record says so."""
     ai_tokentrace.configure(service=memory, inject_stream_usage=False)
