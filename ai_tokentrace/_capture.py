@@ -39,6 +39,7 @@ __all__ = [
     "Capture",
     "Extraction",
     "Extractor",
+    "LazyCapture",
     "as_capture",
     "before_call",
     "build_records",
@@ -51,6 +52,7 @@ __all__ = [
     "pre_call_guards",
     "scope_or_default",
     "snapshot_capture",
+    "submit_scoped",
     "submit_snapshot",
     "wall_at",
     "watching_unscoped",
@@ -105,11 +107,15 @@ def wall_at(perf: float) -> float:
 
 
 def may_snapshot() -> bool:
-    """True when a call may be handed off as a snapshot rather than a Capture: no scope wants
-    it at once, no hook watches calls made outside scopes, and we are not recording our own
-    traffic. (The OpenAI adapter's ``_fast_begin`` inlines these checks; a test keeps the two
-    in step.)"""
-    return not (_suppressed.get() or _current_scope.get() is not None or watching_unscoped)
+    """True when a call may be handed off as a snapshot rather than a Capture (queued, or
+    shared with its scope): we are not recording our own traffic, and no budget must settle
+    the call as it happens (a process-wide one, or any for a call in a scope). (The OpenAI
+    adapter's ``_fast_begin`` inlines these checks; a test keeps the two in step.)"""
+    return not (
+        _suppressed.get()
+        or watching_unscoped
+        or (capture_listeners and _current_scope.get() is not None)
+    )
 
 
 # Hooks for budgets: guards run before a call is sent (and may refuse it by raising);
@@ -245,11 +251,42 @@ def snapshot_capture(
     )
 
 
-def as_capture(item: Capture | tuple[Any, ...]) -> Capture:
+_lazy_lock = threading.Lock()
+
+
+class LazyCapture:
+    """A snapshot that a scope holds as well as the queue: built into its one Capture by
+    whoever needs it first (the background loop, or a read of the scope's totals)."""
+
+    __slots__ = ("_capture", "_item")
+
+    def __init__(self, item: tuple[Any, ...]) -> None:
+        self._item: tuple[Any, ...] | None = item
+        self._capture: Capture | None = None
+
+    def capture(self) -> Capture:
+        c = self._capture
+        if c is None:
+            with _lazy_lock:
+                c = self._capture
+                if c is None:
+                    item = self._item
+                    assert item is not None
+                    c = self._capture = item[0](item)
+                    self._item = None
+        return c
+
+    def record(self) -> TokenUsageRecord:
+        return self.capture().record()
+
+
+def as_capture(item: Capture | LazyCapture | tuple[Any, ...]) -> Capture:
     """A queued item as a :class:`Capture` (a hot-path snapshot is built by its builder)."""
     if type(item) is tuple:
         built: Capture = item[0](item)
         return built
+    if type(item) is LazyCapture:
+        return item.capture()
     assert isinstance(item, Capture)
     return item
 
@@ -420,15 +457,30 @@ def scope_or_default(scope: Scope | None) -> Scope | None:
 def submit_snapshot(item: tuple[Any, ...], scope: Scope | None) -> None:
     """Hand off a snapshot ``(builder, *fields)`` for a call made in ``scope`` (None: none).
 
-    The builder's Capture must carry :func:`scope_or_default` of ``scope``. Outside any scope,
-    with nothing watching, the tuple is queued as it is and built on the loop; otherwise the
-    Capture is built now, because the scope's totals and the budgets need it at once. Never
-    raises (except in strict mode).
+    The builder's Capture must carry :func:`scope_or_default` of ``scope``. Outside any scope
+    the tuple is queued as it is and built on the loop; in a scope the scope shares it (see
+    :func:`submit_scoped`). Only while a budget watches is the Capture built now, because the
+    budgets settle spend from it at once. Never raises (except in strict mode).
     """
     try:
-        if scope is None and may_snapshot():
-            hand_off(item)
-        elif not _suppressed.get():
+        if _suppressed.get():
+            return
+        if scope is None:
+            if watching_unscoped:
+                _register(item[0](item))
+            else:
+                hand_off(item)
+        elif capture_listeners:  # budgets: they settle spend from the Capture at once
             _register(item[0](item))
+        else:
+            submit_scoped(item, scope)
     except Exception:
         internal_error("hand-off")
+
+
+def submit_scoped(item: tuple[Any, ...], scope: Scope) -> None:
+    """A snapshot made in ``scope`` while no budget watches: the scope (and each one around
+    it) and the queue share one :class:`LazyCapture`, so the caller's thread builds nothing."""
+    lazy = LazyCapture(item)
+    scope._add(lazy)
+    hand_off(lazy)

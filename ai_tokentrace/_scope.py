@@ -27,7 +27,7 @@ from ._internal import internal_error, logger
 from ._record import TokenUsage, TokenUsageRecord
 
 if TYPE_CHECKING:
-    from ._capture import Capture
+    from ._capture import Capture, LazyCapture
 
 __all__ = [
     "Labels",
@@ -125,9 +125,9 @@ class Scope:
         self.labels = labels
         self.parent = parent
         self.budget = budget
-        self._captures: list[Capture] = []
+        self._captures: list[Capture | LazyCapture] = []
 
-    def _add(self, capture: Capture) -> None:
+    def _add(self, capture: Capture | LazyCapture) -> None:
         scope: Scope | None = self
         while scope is not None:
             scope._captures.append(capture)
@@ -174,7 +174,7 @@ class _DefaultScope(Scope):
     def __init__(self, labels: Labels) -> None:
         super().__init__(labels, None)
 
-    def _add(self, capture: Capture) -> None:
+    def _add(self, capture: Capture | LazyCapture) -> None:
         pass
 
 

@@ -238,8 +238,8 @@ def _record_generate(
 ) -> None:
     """generate_content's one record, for a call made in ``scope`` (None: outside any).
 
-    ``fast``: the wrapper saw ``may_snapshot()`` before the call, so the snapshot is queued
-    without asking again.
+    ``fast``: the wrapper saw ``may_snapshot()`` before the call, so the snapshot is queued (or
+    shared with the scope) without asking again.
     """
     ended = _capture.perf_clock()
     detached = _detach(response)
@@ -270,7 +270,10 @@ def _record_generate(
         _capture.submit_snapshot(item, scope)
         return
     try:
-        _capture.hand_off(item)
+        if scope is None:
+            _capture.hand_off(item)
+        else:
+            _capture.submit_scoped(item, scope)
     except Exception:
         internal_error("genai hand-off")
 
@@ -331,10 +334,11 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
     ) -> Any:
         if not _capture.may_snapshot():
             return slow(wrapped, instance, args, kwargs)
+        scope = _current_scope.get()
         model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = wrapped(*args, **kwargs)
-        _record_generate(instance, model, started, response, None, True)
+        _record_generate(instance, model, started, response, scope, True)
         return response
 
     def awrapper(
@@ -348,10 +352,11 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
     async def afast(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        scope = _current_scope.get()
         model = _model(args, kwargs)
         started = _capture.perf_clock()
         response = await wrapped(*args, **kwargs)
-        _record_generate(instance, model, started, response, None, True)
+        _record_generate(instance, model, started, response, scope, True)
         return response
 
     return wrapper, awrapper

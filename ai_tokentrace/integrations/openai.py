@@ -583,19 +583,20 @@ def _capture_of(item: tuple[Any, ...]) -> Capture:
     )
 
 
-def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, float] | None:
-    """``(route, requested model, start time)`` when this request may take the fast path.
+_Begun = tuple[Any, Any, float, "Scope | None"]
 
-    Our code only: it may raise (the wrappers then take the general path).
+
+def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Begun | None:
+    """``(route, requested model, start time, scope)`` when this request may take the fast path.
+
+    Not while our own traffic is suppressed, nor while a budget must see the call as it
+    happens (a process-wide one, or any for a call in a scope). Our code only: it may raise
+    (the wrappers then take the general path).
     """
-    if (
-        len(args) != 2
-        or kwargs.get("stream")
-        # _capture.may_snapshot(), inline: this runs before every request
-        or _suppressed.get()
-        or _current_scope.get() is not None
-        or _capture.watching_unscoped
-    ):
+    if len(args) != 2 or kwargs.get("stream") or _suppressed.get() or _capture.watching_unscoped:
+        return None
+    scope = _current_scope.get()
+    if scope is not None and _capture.capture_listeners:
         return None
     options = args[1].__dict__  # FinalRequestOptions: its fields, without pydantic's hooks
     route = _FAST_ROUTES.get(options["url"])
@@ -608,20 +609,20 @@ def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
         or (route[2] and (body.get("background") or options["extra_json"]))
     ):
         return None
-    return route, body.get("model"), _capture.perf_clock()
+    return route, body.get("model"), _capture.perf_clock(), scope
 
 
-def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
+def _fast_end(begun: _Begun, client: Any, result: Any) -> Any:
     """Queue ``result``'s snapshot, or count it the general way when it is not a plain model.
 
     Returns what the caller gets (``result`` itself, unless the general path wraps it).
     """
     ended = _capture.perf_clock()
-    route, model, started = begun
+    route, model, started, scope = begun
     try:
         cls = type(result)
         if not (_plain.get(cls) or _is_plain(cls)):
-            return _finish_odd(route[0], client, model, started, result)
+            return _finish_odd(route[0], client, model, started, scope, result)
         fields = result.__dict__
         item = (
             _capture_of,
@@ -634,13 +635,16 @@ def _fast_end(begun: tuple[Any, Any, float], client: Any, result: Any) -> Any:
             fields["model"],
             fields.get("id"),  # embeddings have none
             fields.get("_request_id") or result.__pydantic_private__,
-            _scope.default_scope,
+            _scope.default_scope if scope is None else scope,
             fields.get("status") if route[2] else None,
         )
     except Exception:  # an odd result: the general path reads it defensively
-        return _finish_odd(route[0], client, model, started, result)
+        return _finish_odd(route[0], client, model, started, scope, result)
     try:
-        _capture.hand_off(item)
+        if scope is None:
+            _capture.hand_off(item)
+        else:
+            _capture.submit_scoped(item, scope)
     except Exception:
         internal_error("openai hand-off")
     return result
@@ -674,7 +678,7 @@ def _async_request(
 
 
 async def _async_request_fast(
-    begun: tuple[Any, Any, float],
+    begun: _Begun,
     wrapped: Any,
     instance: Any,
     args: tuple[Any, ...],
@@ -683,11 +687,13 @@ async def _async_request_fast(
     return _fast_end(begun, instance, await wrapped(*args, **kwargs))
 
 
-def _finish_odd(op: str, client: Any, model: Any, started: float, result: Any) -> Any:
+def _finish_odd(
+    op: str, client: Any, model: Any, started: float, scope: Scope | None, result: Any
+) -> Any:
     """A fast-path request whose result was not a plain model: count it the general way."""
     try:
         provider = _provider(client)
-        call = _Call(provider, op, _model_for(client, provider, model), started, None)
+        call = _Call(provider, op, _model_for(client, provider, model), started, scope)
     except Exception:
         internal_error("openai request")
         return result

@@ -83,13 +83,17 @@ def test_fast_and_scoped_streams_agree(records) -> None:
     assert fast.reasoning_tokens == 7
 
 
-def test_scoped_call_keeps_no_sdk_object(records) -> None:
-    """Inside a scope the capture holds the usage field dict, not the response."""
+def test_scoped_call_keeps_no_sdk_object(records, no_budget_watching) -> None:
+    """Inside a scope the call is a snapshot the scope shares with the queue: it holds the
+    usage field dict, not the response."""
+    from ai_tokentrace._capture import LazyCapture, as_capture
+
     client = fake_genai_client(FakeGemini())
     with loop_held() as queued, ai_tokentrace.trace_tokens("scoped") as scope:
         response = client.models.generate_content(model=MODEL, contents="Say hello.")
-    [capture] = queued
-    assert capture.payload is response.usage_metadata.__dict__
+    [lazy] = queued
+    assert type(lazy) is LazyCapture
+    assert as_capture(lazy).payload is response.usage_metadata.__dict__
     assert scope.usage.total_tokens == response.usage_metadata.total_token_count
     assert len(records()) == 1
 

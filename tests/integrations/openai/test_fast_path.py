@@ -1,5 +1,5 @@
-"""The fast path: a plain call outside any scope is queued as a flat snapshot, and its record is
-the same as the one the general (scoped) path makes."""
+"""The fast path: a plain call, in a scope or not, is queued as a flat snapshot, and its record
+is the same as the one the general path (taken while a budget watches) makes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 import ai_tokentrace
+from ai_tokentrace import _capture
 
 from ..._support import call_fields, loop_held
 from .conftest import LONG_MESSAGES, Api, require
@@ -39,20 +40,24 @@ def _pydantic_objects(value: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("endpoint", list(CALLS))
-async def test_fast_and_scoped_records_agree(api: Api, endpoint: str, records) -> None:
-    """The same call outside and inside a scope gives records that differ only in labels."""
+async def test_fast_scoped_and_general_records_agree(api: Api, endpoint: str, records) -> None:
+    """The same call outside a scope, inside one, and inside one with a budget (the general
+    path) gives records that differ only in labels."""
     if endpoint == "responses":
         require(api, "responses")
     await api.call(CALLS[endpoint])
     with ai_tokentrace.trace_tokens("scoped"):
         await api.call(CALLS[endpoint])
-    fast, scoped = records()
-    assert (fast.trace_name, scoped.trace_name) == (None, "scoped")
-    assert call_fields(fast) == call_fields(scoped)
-    assert fast.record_id != scoped.record_id
-    # the fake server numbers its responses: same kind of id on both, never one without the other
+    with ai_tokentrace.trace_tokens("budgeted", budget=ai_tokentrace.Budget(limit_usd=100.0)):
+        await api.call(CALLS[endpoint])
+    fast, scoped, general = records()
+    assert (fast.trace_name, scoped.trace_name, general.trace_name) == (None, "scoped", "budgeted")
+    assert call_fields(fast) == call_fields(scoped) == call_fields(general)
+    assert len({fast.record_id, scoped.record_id, general.record_id}) == 3
+    # the fake server numbers its responses: same kind of id on all, never one without the other
     for name in ("response_id", "request_id"):
         assert (getattr(fast, name) is None) == (getattr(scoped, name) is None), name
+        assert (getattr(fast, name) is None) == (getattr(general, name) is None), name
     if endpoint != "embeddings":
         assert fast.response_id is not None
 
@@ -114,13 +119,14 @@ async def test_records_follow_a_replaced_pipeline(api: Api) -> None:
     assert len(second.records) == 1
 
 
-@pytest.mark.parametrize("condition", ["scope", "suppressed", "process-wide budget"])
-def test_fast_begin_refuses_whenever_may_snapshot_does(condition: str, monkeypatch) -> None:
-    """The adapter inlines may_snapshot()'s checks: each one also keeps a request off the
-    fast path."""
+@pytest.mark.parametrize("condition", ["scoped budget", "suppressed", "process-wide budget"])
+def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
+    condition: str, monkeypatch, no_budget_watching
+) -> None:
+    """Our own traffic, and calls a budget must settle as they happen, stay off the fast path
+    (a scope alone does not: it shares the snapshot)."""
     from openai._models import FinalRequestOptions
 
-    from ai_tokentrace import _capture
     from ai_tokentrace._internal import suppressing
     from ai_tokentrace.integrations import openai as adapter
 
@@ -129,9 +135,12 @@ def test_fast_begin_refuses_whenever_may_snapshot_does(condition: str, monkeypat
     )
     args = (object, options)
     assert adapter._fast_begin(args, {}) is not None
+    with ai_tokentrace.trace_tokens("s"):
+        assert _capture.may_snapshot()
+        assert adapter._fast_begin(args, {}) is not None
     with contextlib.ExitStack() as stack:
-        if condition == "scope":
-            stack.enter_context(ai_tokentrace.trace_tokens("s"))
+        if condition == "scoped budget":
+            stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
         elif condition == "suppressed":
             stack.enter_context(suppressing())
         else:
@@ -140,11 +149,26 @@ def test_fast_begin_refuses_whenever_may_snapshot_does(condition: str, monkeypat
         assert adapter._fast_begin(args, {}) is None
 
 
-async def test_scoped_call_keeps_no_sdk_object(api: Api, records) -> None:
-    """Inside a scope the capture is built at once, from the numbers: the response is not kept."""
+async def test_scoped_call_keeps_no_sdk_object(api: Api, records, no_budget_watching) -> None:
+    """Inside a scope the call is a snapshot too, shared by the scope and the queue: the
+    response is not kept, and nothing is built on the caller's thread."""
     with loop_held() as queued, ai_tokentrace.trace_tokens("scoped") as scope:
         await api.call(CALLS["chat"])
-    [capture] = queued
-    assert _pydantic_objects([capture.payload]) == []
+    [lazy] = queued
+    assert type(lazy) is _capture.LazyCapture
+    assert lazy._capture is None
+    assert _pydantic_objects(list(lazy._item or ())[1:]) == []
     assert scope.usage.output_tokens == 24
-    assert len(records()) == 1
+    [rec] = records()
+    assert scope.records[0].record_id == rec.record_id
+
+
+async def test_a_budget_in_a_scope_sees_the_call_as_it_happens(api: Api, records) -> None:
+    """With a budget watching, a scoped call's capture is built on the caller's thread."""
+    budget = ai_tokentrace.Budget(limit_usd=100.0)
+    with loop_held() as queued, ai_tokentrace.trace_tokens("scoped", budget=budget) as scope:
+        await api.call(CALLS["chat"])
+    [capture] = queued
+    assert type(capture) is _capture.Capture
+    assert budget.spent() > 0
+    assert scope.usage.output_tokens == 24
