@@ -5,10 +5,10 @@ the SDK's stream helpers on top). Per chunk the proxy only notices the one that 
 the record is emitted once, at the end, on ``close()``, on leaving ``with``, on an error, or when
 an abandoned stream is garbage-collected.
 
-A chat or completion stream whose usage we asked for is watched one level lower, where the SDK
-reads its server-sent events (:func:`_hide_usage`): that filter takes the usage chunk off the
-stream, and sees the end (``[DONE]``), an error event or a broken connection, so the proxy adds
-no step per chunk there. An abandoned stream is finalised when its :class:`StreamState` is
+A chat or completion stream is watched one level lower, where the SDK reads its server-sent
+events (:func:`_hide_usage`): that filter keeps the usage chunk's text (and takes it off the
+stream when we asked for it), and sees the end (``[DONE]``), an error event or a broken
+connection, so the proxy adds no step per chunk there. An abandoned stream is finalised when its :class:`StreamState` is
 freed: the state is held by the proxy and by the filter, not by the stream, so that happens
 once neither the caller nor the SDK's generator can reach it.
 """
@@ -126,6 +126,8 @@ def _usage_chunk(data: str) -> dict[str, Any] | None:
     return chunk
 
 
+# Chat and legacy completion streams: their usage chunk can be read off the events.
+_WATCHED = frozenset({"chat.completions", "completions"})
 # The usage-only chunk as OpenAI writes it (compact), or as Python's json writes it (spaced).
 _USAGE_OBJECT = ('"usage":{', '"usage": {')
 _NO_CHOICES = ('"choices":[]', '"choices": []')
@@ -133,7 +135,8 @@ _NO_CHOICES = ('"choices":[]', '"choices": []')
 
 def _took(state: StreamState, data: str) -> bool:
     """An event naming usage: keep a usage object for the record; True to hide the event (the
-    usage-only chunk we asked for). Usage on a chunk with choices reaches the caller too.
+    usage-only chunk we asked for; one the caller asked for itself reaches it, as does usage
+    on a chunk with choices).
 
     The usage-only chunk in a known spelling is recognised without parsing (its keys are the
     top-level ones: inside a JSON string every quote is escaped) and kept as text, which the
@@ -144,12 +147,12 @@ def _took(state: StreamState, data: str) -> bool:
             _NO_CHOICES[0] in data or _NO_CHOICES[1] in data
         ):
             state.detached = data
-            return True
+            return bool(state.call.injected)
         chunk = _usage_chunk(data)
         if chunk is None:
             return False
         state.detached = chunk
-        return not chunk.get("choices")
+        return bool(state.call.injected) and not chunk.get("choices")
     except Exception:
         internal_error("openai usage event")
         return False
@@ -272,8 +275,9 @@ def _reads_iter_events(cls: type) -> bool:
 
 
 def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]) -> bool:
-    """Filter the usage chunk we asked for out of ``stream``'s server-sent events with ``hide``;
-    True when the filter is set (it then sees every usage object: the proxy need not look).
+    """Watch ``stream``'s server-sent events with ``hide`` (which takes out the usage chunk we
+    asked for); True when the filter is set: it then sees every usage object, the end and the
+    errors, and the proxy need not look at the chunks.
 
     The SDK's stream generator calls ``self._iter_events()`` once, when first advanced, so an
     instance attribute set now is what it uses. The attribute holds our state (until it hands
@@ -357,7 +361,7 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, call: _Call) -> None:
         super().__init__(wrapped)
         self._self_s = state = StreamState(wrapped, call)
-        if call.injected and _hide_usage_events(wrapped, state, self._self_hide_usage):
+        if call.operation in _WATCHED and _hide_usage_events(wrapped, state, self._self_hide_usage):
             state.notice = None  # the filter sees the usage, the end and the errors
 
 

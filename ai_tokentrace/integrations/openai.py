@@ -186,13 +186,12 @@ def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
-def _caller_asked_usage(body: Mapping[str, Any], extra: Any) -> bool:
-    for source in (extra, body):
-        if source is not None and _is_mapping(source):
-            so = source.get("stream_options")
-            if so is not None and _is_mapping(so) and so.get("include_usage"):
-                return True
-    return False
+def _asks_usage(source: Any) -> bool:
+    """Whether a request body (or its extra JSON) has ``stream_options.include_usage`` on."""
+    if source is None or not _is_mapping(source):
+        return False
+    so = source.get("stream_options")
+    return bool(so is not None and _is_mapping(so) and so.get("include_usage"))
 
 
 _OPTION_FIELDS = ("url", "method", "json_data", "extra_json", "headers")
@@ -284,7 +283,8 @@ def _begin_request(
         raw = _is_mapping(headers) and headers.get(_RAW_HEADER)
         if (
             not raw
-            and not _caller_asked_usage(body, extra)
+            and not _asks_usage(body)
+            and not _asks_usage(extra)
             and _settings_inject()
             and (not _no_inject or str(getattr(client, "base_url", "")) not in _no_inject)
             and (provider != _AZURE or _azure_supports_usage(client))
