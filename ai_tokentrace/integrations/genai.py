@@ -341,17 +341,11 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
         _record_generate(instance, model, started, response, scope, True)
         return response
 
-    def awrapper(
+    async def awrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """Returns the coroutine that does the work: one of ours per call, not two."""
-        if not _capture.may_snapshot():
-            return aslow(wrapped, instance, args, kwargs)
-        return afast(wrapped, instance, args, kwargs)
-
-    async def afast(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
+        if not _capture.may_snapshot():  # rare (a budget watching): one coroutine more
+            return await aslow(wrapped, instance, args, kwargs)
         scope = _current_scope.get()
         model = _model(args, kwargs)
         started = _capture.perf_clock()

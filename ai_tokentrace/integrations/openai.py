@@ -663,28 +663,41 @@ def _sync_request(
     return _fast_end(begun, instance, wrapped(*args, **kwargs))
 
 
-def _async_request(
+async def _async_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    """Not a coroutine itself: it returns the one that does the work (the SDK awaits what
-    ``request`` returns), so a call runs inside one coroutine of ours, not two."""
+    """The async twin of :func:`_sync_request`, the general path written out in it: a call,
+    fast or not, runs inside one coroutine of ours (each one more costs every call)."""
     try:
         begun = _fast_begin(args, kwargs)
     except Exception:
         begun = None
-    if begun is None:
-        return _async_request_general(wrapped, instance, args, kwargs)
-    return _async_request_fast(begun, wrapped, instance, args, kwargs)
-
-
-async def _async_request_fast(
-    begun: _Begun,
-    wrapped: Any,
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    return _fast_end(begun, instance, await wrapped(*args, **kwargs))
+    if begun is not None:
+        return _fast_end(begun, instance, await wrapped(*args, **kwargs))
+    if suppressed():
+        return await wrapped(*args, **kwargs)
+    call: _Call | None = None
+    try:
+        call, args, kwargs = _begin_request(instance, args, kwargs)
+    except Exception:
+        internal_error("openai request")
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    before_call(call.provider, call.model)
+    if call.injected:
+        try:
+            result = await wrapped(*args, **kwargs)
+        except Exception as exc:
+            if not _rejected_injection(exc):
+                _put_back(call)
+                raise
+            args, kwargs = _without_injection(call, instance, args, kwargs)
+            result = await wrapped(*args, **kwargs)
+        else:
+            _put_back(call)
+    else:
+        result = await wrapped(*args, **kwargs)
+    return _finish(call, result)
 
 
 def _finish_odd(
@@ -720,12 +733,7 @@ def _sync_request_general(
             if not _rejected_injection(exc):
                 _put_back(call)
                 raise
-            _no_inject.add(str(getattr(instance, "base_url", "")))
-            call.injected = False
-            if call.restore is not None:
-                _put_back(call)
-            else:
-                args, kwargs = _original_args(args, kwargs)
+            args, kwargs = _without_injection(call, instance, args, kwargs)
             result = wrapped(*args, **kwargs)
         else:
             _put_back(call)
@@ -734,38 +742,17 @@ def _sync_request_general(
     return _finish(call, result)
 
 
-async def _async_request_general(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    if suppressed():
-        return await wrapped(*args, **kwargs)
-    call: _Call | None = None
-    try:
-        call, args, kwargs = _begin_request(instance, args, kwargs)
-    except Exception:
-        internal_error("openai request")
-    if call is None:
-        return await wrapped(*args, **kwargs)
-    before_call(call.provider, call.model)
-    if call.injected:
-        try:
-            result = await wrapped(*args, **kwargs)
-        except Exception as exc:
-            if not _rejected_injection(exc):
-                _put_back(call)
-                raise
-            _no_inject.add(str(getattr(instance, "base_url", "")))
-            call.injected = False
-            if call.restore is not None:
-                _put_back(call)
-            else:
-                args, kwargs = _original_args(args, kwargs)
-            result = await wrapped(*args, **kwargs)
-        else:
-            _put_back(call)
-    else:
-        result = await wrapped(*args, **kwargs)
-    return _finish(call, result)
+def _without_injection(
+    call: _Call, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The server refused ``stream_options``: never inject there again, and send the request
+    as the caller made it."""
+    _no_inject.add(str(getattr(client, "base_url", "")))
+    call.injected = False
+    if call.restore is not None:
+        _put_back(call)
+        return args, kwargs
+    return _original_args(args, kwargs)
 
 
 def _original_args(

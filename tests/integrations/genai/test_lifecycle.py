@@ -25,8 +25,7 @@ def test_instrument_twice_patches_once(instrumented: Any, client: Any, records: 
 
 
 def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:
-    """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before
-    (our async wrappers return the coroutine that does the work)."""
+    """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before."""
     import inspect
 
     assert inspect.iscoroutinefunction(client.aio.models.generate_content)

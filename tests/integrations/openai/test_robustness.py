@@ -168,8 +168,8 @@ def test_instrument_twice_counts_once(memory, records) -> None:
 
 
 def test_the_async_client_request_stays_a_coroutine_function(instrumented) -> None:
-    """Our async wrapper returns the coroutine that does the work; the method still looks like
-    the SDK's coroutine function to whoever inspects it."""
+    """Patched, the async client's request still looks like the SDK's coroutine function to
+    whoever inspects it (frameworks branch on that)."""
     import inspect
 
     assert hasattr(AsyncAPIClient.__dict__["request"], "__wrapped__")  # patched
