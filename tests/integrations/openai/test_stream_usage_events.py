@@ -87,8 +87,7 @@ def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> No
 
 
 async def test_usage_asked_for_by_the_caller_is_parsed_as_before(api: Api, records) -> None:
-    """No injection: the caller's own usage chunk reaches it as a parsed model (the event
-    filter keeps its text for the record)."""
+    """No injection, no filter: the caller's own usage chunk reaches it as a parsed model."""
     parsed = _count_parses(api)
     seen = await api.drain(
         await api.call(
