@@ -107,10 +107,10 @@ def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -
 
 # -- the injected usage chunk, taken off the event stream before the SDK parses it --------------
 # Per event: one substring check for ``"usage"``. Every chunk of a stream that asked for usage
-# has ``"usage":null`` (two more checks say so); only the last has an object, and only that
-# chunk is parsed, by us, and the SDK builds no model for it. A spelling of null these checks do
-# not know is parsed to be sure. So the filter sees every usage object, and the proxy of a
-# filtered stream has nothing to look at per chunk.
+# has ``"usage":null`` (two more checks say so); only the last has an object. We take that
+# chunk (its text, parsed on the loop; see ``_took``) and the SDK builds no model for it. A
+# spelling of null these checks do not know is parsed to be sure. So the filter sees every
+# usage object, and the proxy of a filtered stream has nothing to look at per chunk.
 _USAGE_KEY = '"usage"'
 _USAGE_NULL = ('"usage":null', '"usage": null')
 
