@@ -51,6 +51,7 @@ __all__ = [
     "now",
     "pre_call_guards",
     "scope_or_default",
+    "settles_now",
     "snapshot_capture",
     "submit_scoped",
     "submit_snapshot",
@@ -106,16 +107,18 @@ def wall_at(perf: float) -> float:
     return wall_clock() - (perf_clock() - perf)
 
 
+def settles_now(scope: Scope | None) -> bool:
+    """Whether a budget must settle a call made in ``scope`` as it happens, so its Capture is
+    built at once: a process-wide budget watches every call, any budget a call in a scope."""
+    return watching_unscoped or (scope is not None and bool(capture_listeners))
+
+
 def may_snapshot() -> bool:
     """True when a call may be handed off as a snapshot rather than a Capture (queued, or
-    shared with its scope): we are not recording our own traffic, and no budget must settle
-    the call as it happens (a process-wide one, or any for a call in a scope). (The OpenAI
-    adapter's ``_fast_begin`` inlines these checks; a test keeps the two in step.)"""
-    return not (
-        _suppressed.get()
-        or watching_unscoped
-        or (capture_listeners and _current_scope.get() is not None)
-    )
+    shared with its scope): we are not recording our own traffic and no budget must settle it
+    now (:func:`settles_now`). (The OpenAI adapter's ``_fast_begin`` inlines these checks; a
+    test keeps the two in step.)"""
+    return not (_suppressed.get() or settles_now(_current_scope.get()))
 
 
 # Hooks for budgets: guards run before a call is sent (and may refuse it by raising);
@@ -465,13 +468,10 @@ def submit_snapshot(item: tuple[Any, ...], scope: Scope | None) -> None:
     try:
         if _suppressed.get():
             return
-        if scope is None:
-            if watching_unscoped:
-                _register(item[0](item))
-            else:
-                hand_off(item)
-        elif capture_listeners:  # budgets: they settle spend from the Capture at once
+        if settles_now(scope):
             _register(item[0](item))
+        elif scope is None:
+            hand_off(item)
         else:
             submit_scoped(item, scope)
     except Exception:

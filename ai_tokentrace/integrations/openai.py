@@ -589,9 +589,9 @@ _Begun = tuple[Any, Any, float, "Scope | None"]
 def _fast_begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Begun | None:
     """``(route, requested model, start time, scope)`` when this request may take the fast path.
 
-    Not while our own traffic is suppressed, nor while a budget must see the call as it
-    happens (a process-wide one, or any for a call in a scope). Our code only: it may raise
-    (the wrappers then take the general path).
+    Not while our own traffic is suppressed, nor while a budget must settle the call as it
+    happens (``_capture.may_snapshot()`` and ``settles_now``, inline: this runs before every
+    request). Our code only: it may raise (the wrappers then take the general path).
     """
     if len(args) != 2 or kwargs.get("stream") or _suppressed.get() or _capture.watching_unscoped:
         return None
