@@ -674,29 +674,20 @@ async def _async_request(
         begun = None
     if begun is not None:
         return _fast_end(begun, instance, await wrapped(*args, **kwargs))
-    if suppressed():
-        return await wrapped(*args, **kwargs)
-    call: _Call | None = None
-    try:
-        call, args, kwargs = _begin_request(instance, args, kwargs)
-    except Exception:
-        internal_error("openai request")
+    call, args, kwargs = _general_begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
-    before_call(call.provider, call.model)
-    if call.injected:
-        try:
-            result = await wrapped(*args, **kwargs)
-        except Exception as exc:
-            if not _rejected_injection(exc):
-                _put_back(call)
-                raise
-            args, kwargs = _without_injection(call, instance, args, kwargs)
-            result = await wrapped(*args, **kwargs)
-        else:
-            _put_back(call)
-    else:
+    if not call.injected:
+        return _finish(call, await wrapped(*args, **kwargs))
+    try:
         result = await wrapped(*args, **kwargs)
+    except Exception as exc:
+        if not _rejected_injection(exc):
+            raise
+        args, kwargs = _without_injection(call, instance, args, kwargs)
+        result = await wrapped(*args, **kwargs)
+    finally:
+        _put_back(call)
     return _finish(call, result)
 
 
@@ -713,32 +704,44 @@ def _finish_odd(
     return _finish(call, result)
 
 
+def _general_begin(
+    client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Call | None, tuple[Any, ...], dict[str, Any]]:
+    """The general path's start, for both wrappers: ``(None, ...)`` for a call not counted
+    (our own traffic, or a request we do not count). A budget's refusal propagates."""
+    if suppressed():
+        return None, args, kwargs
+    call: _Call | None = None
+    try:
+        call, args, kwargs = _begin_request(client, args, kwargs)
+    except Exception:
+        internal_error("openai request")
+    if call is not None:
+        try:
+            before_call(call.provider, call.model)
+        except BaseException:  # refused: the request options get their own body back
+            _put_back(call)
+            raise
+    return call, args, kwargs
+
+
 def _sync_request_general(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    if suppressed():
-        return wrapped(*args, **kwargs)
-    call: _Call | None = None
-    try:
-        call, args, kwargs = _begin_request(instance, args, kwargs)
-    except Exception:
-        internal_error("openai request")
+    call, args, kwargs = _general_begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    before_call(call.provider, call.model)
-    if call.injected:
-        try:
-            result = wrapped(*args, **kwargs)
-        except Exception as exc:
-            if not _rejected_injection(exc):
-                _put_back(call)
-                raise
-            args, kwargs = _without_injection(call, instance, args, kwargs)
-            result = wrapped(*args, **kwargs)
-        else:
-            _put_back(call)
-    else:
+    if not call.injected:
+        return _finish(call, wrapped(*args, **kwargs))
+    try:
         result = wrapped(*args, **kwargs)
+    except Exception as exc:
+        if not _rejected_injection(exc):
+            raise
+        args, kwargs = _without_injection(call, instance, args, kwargs)
+        result = wrapped(*args, **kwargs)
+    finally:
+        _put_back(call)
     return _finish(call, result)
 
 

@@ -99,6 +99,29 @@ def test_request_options_made_by_the_caller_are_given_back_as_they_were(records)
     assert rec.output_tokens == 24
 
 
+def test_request_options_are_given_back_when_a_budget_refuses_the_call(records) -> None:
+    """A budget refusing the call before it is sent leaves the options as the caller made them."""
+    from openai._models import FinalRequestOptions
+    from openai.types.chat import ChatCompletionChunk
+
+    from ai_tokentrace.testing.fake_openai import fake_openai_client
+
+    client = fake_openai_client()
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    options = FinalRequestOptions.construct(method="post", url="/chat/completions", json_data=body)
+    own = options.json_data
+    with (
+        ai_tokentrace.trace_tokens("capped", budget=ai_tokentrace.Budget(limit_usd=0.0)),
+        pytest.raises(ai_tokentrace.BudgetExceededError),
+    ):
+        client.request(
+            ChatCompletionChunk, options, stream=True, stream_cls=openai.Stream[ChatCompletionChunk]
+        )
+    assert options.json_data is own
+    assert "stream_options" not in own
+    assert client._fake.requests == []
+
+
 async def test_injection_off_records_usage_unavailable(api: Api, memory, records) -> None:
     """With inject_stream_usage off the request is untouched and the record says so."""
     ai_tokentrace.configure(service=memory, inject_stream_usage=False)
