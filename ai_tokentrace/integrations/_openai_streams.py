@@ -8,9 +8,9 @@ an abandoned stream is garbage-collected.
 A chat or completion stream whose usage we ask for is watched one level lower, where the SDK
 reads its server-sent events (:func:`_hide_usage`): that filter takes the usage chunk off the
 stream (keeping its text), and sees the end (``[DONE]``), an error event or a broken
-connection, so the proxy adds no step per chunk there. An abandoned stream is finalised when its :class:`StreamState` is
-freed: the state is held by the proxy and by the filter, not by the stream, so that happens
-once neither the caller nor the SDK's generator can reach it.
+connection, so the proxy adds no step per chunk there. An abandoned stream is finalised when
+its :class:`StreamState` is freed: the state is held by the proxy and by the filter, not by
+the stream, so that happens once neither the caller nor the SDK's generator can reach it.
 """
 
 from __future__ import annotations
@@ -157,12 +157,9 @@ def _took(state: StreamState, data: str) -> bool:
 
 
 def _data_of(sse: Any) -> str:
-    """The event's text: the SDK's ``data`` property reads ``_data``, which we read directly
-    (one Python call less per event); an SDK without it goes through the property."""
-    try:
-        data = sse._data
-    except AttributeError:
-        data = sse.data
+    """The event's text through the SDK's ``data`` property, for an event without ``_data``
+    (the filters read that directly: one Python call less per event)."""
+    data = sse.data
     return data if type(data) is str else str(data)
 
 
@@ -365,7 +362,7 @@ class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
             state.notice = None  # the filter sees the usage, the end and the errors
 
 
-def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
+def _iter_chunks(proxy: StreamProxy, notice: Noticer) -> Iterator[Any]:
     """``for chunk in proxy`` on a stream without our event filter: one generator step a chunk.
 
     A generator resumes for less than a ``__next__`` method costs to call, and the SDK's own
@@ -376,14 +373,13 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     s = proxy._self_s
     stream = proxy.__wrapped__
     try:
-        notice = s.notice
         if notice is _notice_completion:  # inline: one attribute read a chunk
             for chunk in stream:
                 if getattr(chunk, "usage", None) is None or not notice(s, chunk):
                     yield chunk
-        else:  # (a filtered stream, notice None, is read by the SDK's own iterator instead)
+        else:
             for chunk in stream:
-                if notice is None or not notice(s, chunk):
+                if not notice(s, chunk):
                     yield chunk
     except GeneratorExit:
         raise
@@ -393,19 +389,18 @@ def _iter_chunks(proxy: StreamProxy) -> Iterator[Any]:
     s.finalise(True)
 
 
-async def _aiter_chunks(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
+async def _aiter_chunks(proxy: AsyncStreamProxy, notice: Noticer) -> AsyncIterator[Any]:
     """``async for chunk in proxy``: the async twin of :func:`_iter_chunks`."""
     s = proxy._self_s
     stream = proxy.__wrapped__
     try:
-        notice = s.notice
         if notice is _notice_completion:
             async for chunk in stream:
                 if getattr(chunk, "usage", None) is None or not notice(s, chunk):
                     yield chunk
         else:
             async for chunk in stream:
-                if notice is None or not notice(s, chunk):
+                if not notice(s, chunk):
                     yield chunk
     except GeneratorExit:
         raise
@@ -421,9 +416,10 @@ class StreamProxy(_StreamProxyBase):
     _self_hide_usage = staticmethod(_hide_usage)
 
     def __iter__(self) -> Iterator[Any]:
-        if self._self_s.notice is None:  # our filter watches: the SDK's iterator, untouched
+        notice = self._self_s.notice
+        if notice is None:  # our filter watches: the SDK's iterator, untouched
             return iter(self.__wrapped__)
-        return _iter_chunks(self)
+        return _iter_chunks(self, notice)
 
     def __next__(self) -> Any:
         s = self._self_s
@@ -468,9 +464,10 @@ class AsyncStreamProxy(_StreamProxyBase):
     _self_hide_usage = _AsyncHideUsage
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        if self._self_s.notice is None:  # as in StreamProxy.__iter__
+        notice = self._self_s.notice
+        if notice is None:  # as in StreamProxy.__iter__
             return self.__wrapped__.__aiter__()  # type: ignore[no-any-return]
-        return _aiter_chunks(self)
+        return _aiter_chunks(self, notice)
 
     async def __anext__(self) -> Any:
         s = self._self_s
