@@ -86,6 +86,23 @@ def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> No
         gc.enable()
 
 
+async def test_an_injected_stream_is_read_through_the_sdks_own_iterator(api: Api, records) -> None:
+    """Our event filter watches the stream: iterating the proxy hands out the SDK stream's
+    own iterator, with no step of ours per chunk."""
+    import openai
+
+    stream = await api.call(_stream)
+    if api.is_async:
+        it = stream.__aiter__()
+        assert it.ag_code is openai.AsyncStream.__aiter__.__code__
+    else:
+        it = iter(stream)
+        assert it.gi_code is openai.Stream.__iter__.__code__
+    await api.drain(it)
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 24)
+
+
 async def test_usage_asked_for_by_the_caller_is_parsed_as_before(api: Api, records) -> None:
     """No injection, no filter: the caller's own usage chunk reaches it as a parsed model."""
     parsed = _count_parses(api)
