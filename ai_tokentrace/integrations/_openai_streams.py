@@ -30,7 +30,7 @@ from ._openai_extract import Detached
 if TYPE_CHECKING:
     from .openai import _Call
 
-__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "noticer_for"]
+__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "header_request_id", "noticer_for"]
 
 _BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 
@@ -41,6 +41,15 @@ _RESPONSES_WATCH = _RESPONSES_FINAL | {"response.created", "error", None}
 
 # A noticer looks at one chunk: returns True to hide it from the caller (our injected usage chunk).
 Noticer = Callable[["StreamState", Any], bool]
+
+
+def header_request_id(headers: Any) -> str | None:
+    """The ``x-request-id`` of a response's headers (None: none, or no headers)."""
+    try:
+        rid = headers.get("x-request-id")
+    except Exception:
+        return None
+    return rid if isinstance(rid, str) else None
 
 
 class StreamState:
@@ -73,11 +82,7 @@ class StreamState:
         self.done = False
 
     def request_id(self) -> str | None:
-        try:
-            rid = self.response.headers.get("x-request-id")  # type: ignore[union-attr]
-        except Exception:
-            return None
-        return rid if isinstance(rid, str) else None
+        return header_request_id(getattr(self.response, "headers", None))
 
     def finalise(self, ended: bool, exc: BaseException | None = None) -> None:
         """Emit the stream's one record (only the first call does anything)."""
@@ -283,7 +288,8 @@ def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]
     it is counted once.
     """
     cls = type(stream)
-    if not _reads_iter_events(cls) or "_iter_events" in vars(stream):
+    reads = _reads_events.get(cls)
+    if not (reads or (reads is None and _reads_iter_events(cls))) or "_iter_events" in vars(stream):
         return False
     original = cls._iter_events
     try:

@@ -42,7 +42,7 @@ from ._openai_extract import (
     Detached,
     detach,
 )
-from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState
+from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState, header_request_id
 
 __all__ = [
     "INTEGRATION",
@@ -385,6 +385,14 @@ def _remember(rid: str, call: _Call) -> None:
 def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -> None:
     """Called once per stream (end, close, ``with`` exit, error, garbage collection)."""
     call = state.call
+    detached = state.detached
+    if detached is not None and exc is None and not state.failed and call.pending_id is None:
+        # the usual end of a chat or completion stream: its usage event seen, nothing failed.
+        # The request id is read off the response headers on the loop (httpx looks a header
+        # up by scanning them all: a microsecond and more).
+        headers = getattr(state.response, "headers", None)
+        _submit_detached(call, detached, "ok", None, headers, True)
+        return
     payload = state.payload
     if call.pending_id is not None:  # a retrieve stream of a background response
         if payload is not None:
@@ -392,7 +400,6 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
             if original is not None:
                 _emit_for(original, payload, streamed=True, request_id=state.request_id())
         return
-    detached = state.detached
     if payload is not None and detached is None and call.operation in SNAPSHOTS:
         detached = detach(call.operation, payload)  # the chunk or response is not kept
     have_usage = payload is not None or detached is not None
@@ -429,11 +436,12 @@ def _submit_detached(
     detached: Detached | dict[str, Any] | str,
     status: str,
     error_type: str | None,
-    request_id: str | None,
+    request_id: Any,
     streamed: bool,
 ) -> None:
     """Hand off a call from what :func:`detach` read off its response (which is not kept), or
-    from a usage chunk's JSON (text, or parsed), which the builder detaches on the loop."""
+    from a usage chunk's JSON (text, or parsed), which the builder detaches on the loop.
+    ``request_id``: the id, or the response headers the loop reads it from."""
     _capture.submit_snapshot(
         (
             _detached_capture_of,
@@ -454,6 +462,8 @@ def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for :func:`_submit_detached`'s snapshot (on the loop, or at once in a scope)."""
     _, call, ended, detached, status, error_type, request_id, scope, streamed = item
     op = call.operation
+    if request_id is not None and type(request_id) is not str:
+        request_id = header_request_id(request_id)
     if type(detached) is str:
         try:
             detached = json.loads(detached)
@@ -650,6 +660,65 @@ def _fast_end(begun: _Begun, client: Any, result: Any) -> Any:
     return result
 
 
+_FAST_STREAMS = {"/chat/completions": "chat.completions", "/completions": "completions"}
+
+
+def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    """The begin of a plain chat or completion stream on OpenAI, without the general path's.
+
+    Same conditions as :func:`_fast_begin` (no budget to settle now, our traffic not
+    suppressed), on a client already seen to be OpenAI's (Azure's api-version decides there),
+    with the SDK's own options and body (dicts), no extra JSON and no raw-response header.
+    Usage is asked for as :func:`_inject` does when the caller set no ``stream_options``;
+    with ``include_usage`` set by the caller the request goes as it is; any other
+    ``stream_options``, and every other case, take the general path. Our code only.
+    """
+    if (
+        len(args) != 2
+        or not kwargs.get("stream")
+        or _suppressed.get()
+        or _capture.watching_unscoped
+        or _provider_by_type.get(type(client)) != "openai"
+    ):
+        return None
+    scope = _current_scope.get()
+    if scope is not None and _capture.capture_listeners:
+        return None
+    options = args[1].__dict__
+    op = _FAST_STREAMS.get(options["url"])
+    body = options["json_data"]
+    headers = options["headers"]
+    if (
+        op is None
+        or type(body) is not dict
+        or options["method"] != "post"
+        or options["extra_json"] is not None
+        or (type(headers) is dict and headers.get(_RAW_HEADER))
+        or (headers and type(headers) is not dict)
+    ):
+        return None
+    model = body.get("model")
+    so = body.get("stream_options")
+    if so is None:
+        if _no_inject:
+            return None
+        call = _Call(
+            "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
+        )
+        if _settings_inject():
+            new_body = dict(body)
+            new_body["stream_options"] = {"include_usage": True}
+            options["json_data"] = new_body
+            call.restore = (options, body)
+            call.injected = True
+        return call
+    if type(so) is dict and so.get("include_usage"):
+        return _Call(
+            "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
+        )
+    return None
+
+
 # -- the wrappers --------------------------------------------------------------------------------
 def _sync_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -674,7 +743,12 @@ async def _async_request(
         begun = None
     if begun is not None:
         return _fast_end(begun, instance, await wrapped(*args, **kwargs))
-    call, args, kwargs = _general_begin(instance, args, kwargs)
+    try:
+        call = _fast_stream_begin(instance, args, kwargs)
+    except Exception:
+        call = None
+    if call is None:
+        call, args, kwargs = _general_begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
     if not call.injected:
@@ -728,7 +802,12 @@ def _general_begin(
 def _sync_request_general(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    call, args, kwargs = _general_begin(instance, args, kwargs)
+    try:
+        call = _fast_stream_begin(instance, args, kwargs)
+    except Exception:
+        call = None
+    if call is None:
+        call, args, kwargs = _general_begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
     if not call.injected:

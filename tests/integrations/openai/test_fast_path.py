@@ -172,3 +172,122 @@ async def test_a_budget_in_a_scope_sees_the_call_as_it_happens(api: Api, records
     assert type(capture) is _capture.Capture
     assert budget.spent() > 0
     assert scope.usage.output_tokens == 24
+
+
+STREAMS = {
+    "chat": lambda c, **kw: c.chat.completions.create(
+        model="gpt-4o-mini", messages=LONG_MESSAGES, stream=True, **kw
+    ),
+    "completions": lambda c, **kw: c.completions.create(
+        model="gpt-3.5-turbo-instruct", prompt="Hi", stream=True, **kw
+    ),
+}
+
+
+@pytest.mark.parametrize("asked", [False, True], ids=["injected", "caller asked"])
+@pytest.mark.parametrize("endpoint", list(STREAMS))
+async def test_fast_and_general_stream_records_agree(
+    api: Api, endpoint: str, asked: bool, records
+) -> None:
+    """A stream begun on the fast path (outside a scope) and on the general path (a budget
+    watching) sends the same request, shows the caller the same chunks, and gives the same
+    record."""
+    kw: dict[str, Any] = {"stream_options": {"include_usage": True}} if asked else {}
+    await api.drain(await api.call(lambda c: STREAMS[endpoint](c, **kw)))  # the client is seen
+    fast = await api.drain(await api.call(lambda c: STREAMS[endpoint](c, **kw)))
+    with ai_tokentrace.trace_tokens("budgeted", budget=ai_tokentrace.Budget(limit_usd=100.0)):
+        general = await api.drain(await api.call(lambda c: STREAMS[endpoint](c, **kw)))
+    first, fast_rec, general_rec = records()
+    assert [c.model_dump(exclude={"id"}) for c in fast] == [
+        c.model_dump(exclude={"id"}) for c in general
+    ]
+    assert api.sent[1] == api.sent[2]
+    assert api.sent[1]["stream_options"] == {"include_usage": True}
+    assert call_fields(fast_rec) == call_fields(general_rec) == call_fields(first)
+    assert fast_rec.usage_available
+    assert fast_rec.status == "ok"
+
+
+def _stream_options(**fields: Any) -> Any:
+    from openai._models import FinalRequestOptions
+
+    values: dict[str, Any] = {
+        "method": "post",
+        "url": "/chat/completions",
+        "json_data": {"model": "gpt-4o-mini", "stream": True},
+    }
+    values.update(fields)
+    return FinalRequestOptions.construct(**values)
+
+
+def test_fast_stream_begin_asks_for_usage_and_leaves_the_callers_body(
+    api: Api, monkeypatch
+) -> None:
+    """The body gets ``include_usage`` as a new dict; the caller's is kept to be put back."""
+    from ai_tokentrace.integrations import openai as adapter
+
+    monkeypatch.setitem(adapter._provider_by_type, type(api.client), "openai")
+    options = _stream_options()
+    body = options.json_data
+    call = adapter._fast_stream_begin(api.client, (object, options), {"stream": True})
+    assert call is not None
+    assert call.injected
+    assert options.json_data == {**body, "stream_options": {"include_usage": True}}
+    assert body == {"model": "gpt-4o-mini", "stream": True}
+    adapter._put_back(call)
+    assert options.json_data is body
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "client not seen yet",
+        "azure",
+        "other stream options",
+        "extra json",
+        "raw response",
+        "suppressed",
+        "process-wide budget",
+        "scoped budget",
+        "injection refused before",
+        "not a stream",
+        "responses",
+    ],
+)
+def test_fast_stream_begin_leaves_every_other_stream_to_the_general_path(
+    api: Api, case: str, monkeypatch, no_budget_watching
+) -> None:
+    """Where the general path has more to decide, the fast one refuses and changes nothing."""
+    from ai_tokentrace._internal import suppressing
+    from ai_tokentrace.integrations import openai as adapter
+
+    monkeypatch.setitem(adapter._provider_by_type, type(api.client), "openai")
+    fields: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"stream": True}
+    with contextlib.ExitStack() as stack:
+        if case == "client not seen yet":
+            del adapter._provider_by_type[type(api.client)]
+        elif case == "azure":
+            adapter._provider_by_type[type(api.client)] = "azure.ai.openai"
+        elif case == "other stream options":
+            fields["json_data"] = {"model": "m", "stream_options": {"include_obfuscation": False}}
+        elif case == "extra json":
+            fields["extra_json"] = {"seed": 1}
+        elif case == "raw response":
+            fields["headers"] = {"X-Stainless-Raw-Response": "true"}
+        elif case == "suppressed":
+            stack.enter_context(suppressing())
+        elif case == "process-wide budget":
+            monkeypatch.setattr(_capture, "watching_unscoped", True)
+        elif case == "scoped budget":
+            stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
+        elif case == "injection refused before":
+            monkeypatch.setattr(adapter, "_no_inject", {"http://elsewhere"})
+        elif case == "not a stream":
+            kwargs["stream"] = False
+        else:
+            fields["url"] = "/responses"
+        options = _stream_options(**fields)
+        before = dict(options.__dict__)
+        assert adapter._fast_stream_begin(api.client, (object, options), kwargs) is None
+        assert options.__dict__ == before
