@@ -25,7 +25,6 @@ from .._capture import Capture, Extraction, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
-from .._scope import current_scope
 from ._base import PatchTarget, Wrapper
 
 __all__ = [
@@ -529,11 +528,12 @@ def _stream_call(
 ) -> tuple[str, str | None, float, Any]:
     provider = _provider(instance)
     model = _model(args, kwargs)
-    before_call(provider, model)
+    if _capture.pre_call_guards:  # a budget's: it may refuse the call
+        before_call(provider, model)
     scope = _call_scope.get()
     if scope is _NO_SCOPE:
-        scope = current_scope()
-    return provider, model, now(), scope
+        scope = _current_scope.get()
+    return provider, model, _capture.perf_clock(), scope
 
 
 def _wrap_stream(
@@ -570,7 +570,7 @@ def _carry_scope(
     """
     if _suppressed.get():
         return wrapped(*args, **kwargs)
-    scope = current_scope()
+    scope = _current_scope.get()
     if scope is None:
         return wrapped(*args, **kwargs)
     return _scoped(wrapped(*args, **kwargs), scope)
@@ -602,7 +602,7 @@ def _acarry_scope(
     """Public ``AsyncModels.generate_content_stream``: the async twin of :func:`_carry_scope`."""
     if _suppressed.get():
         return wrapped(*args, **kwargs)
-    scope = current_scope()
+    scope = _current_scope.get()
     if scope is None:
         return wrapped(*args, **kwargs)
     return _ascoped_after(wrapped(*args, **kwargs), scope)

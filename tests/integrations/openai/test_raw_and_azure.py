@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
 
@@ -150,9 +151,17 @@ def test_azure_old_api_version_is_not_sent_stream_options(records) -> None:
     assert rec.usage_available is False
 
 
-@pytest.mark.usefixtures("instrumented")
-def test_server_rejecting_stream_options_gets_the_callers_request(records) -> None:
-    """A server that refuses stream_options gets the request again, as the caller made it."""
+@pytest.mark.parametrize("begin", ["fast", "general"])
+@pytest.mark.usefixtures("instrumented", "no_budget_watching")
+def test_server_rejecting_stream_options_gets_the_callers_request(
+    begin: str, records, monkeypatch
+) -> None:
+    """A server that refuses stream_options gets the request again, as the caller made it
+    (a stream begun on the fast path, or on the general one while a budget watches)."""
+    from ai_tokentrace.integrations import openai as adapter
+
+    monkeypatch.setitem(adapter._provider_by_type, openai.OpenAI, "openai")
+    monkeypatch.setattr(adapter, "_no_inject", set())
     fake = FakeOpenAI()
     seen: list[bytes] = []
     hx = __import__("ai_tokentrace.testing.fake_openai").testing.fake_openai.httpx_module()
@@ -171,8 +180,12 @@ def test_server_rejecting_stream_options_gets_the_callers_request(records) -> No
         http_client=hx.Client(transport=hx.MockTransport(handler)),
         max_retries=0,
     )
-    chunks = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
-    assert chunks
-    list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+    with contextlib.ExitStack() as stack:
+        if begin == "general":
+            budget = ai_tokentrace.Budget(limit_usd=100.0)
+            stack.enter_context(ai_tokentrace.trace_tokens("budgeted", budget=budget))
+        chunks = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+        assert chunks
+        list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
     assert [b"stream_options" in body for body in seen] == [True, False, False]
     assert [r.usage_available for r in records()] == [False, False]
