@@ -217,8 +217,12 @@ def test_decorator_with_instrumentation_does_not_double_count(instrumented, reco
 
 @pytest.mark.parametrize(
     ("broken_steps", "stream"),
-    [(("_is_plain", "_provider"), False), (("_begin_request",), True)],
-    ids=["fast path", "general path"],
+    [
+        (("_is_plain", "_provider"), False),
+        (("_fast_stream_begin", "_begin_request"), True),
+        (("StreamProxy",), True),
+    ],
+    ids=["fast path", "general path", "fast stream path"],
 )
 def test_internal_bug_never_reaches_the_caller(
     instrumented, records, monkeypatch, caplog, broken_steps: tuple[str, ...], stream: bool
@@ -233,6 +237,7 @@ def test_internal_bug_never_reaches_the_caller(
 
     monkeypatch.setattr(_internal, "_strict", False)
     monkeypatch.setattr(adapter, "_plain", {})
+    monkeypatch.setitem(adapter._provider_by_type, openai.OpenAI, "openai")  # streams: fast
     for step in broken_steps:
         monkeypatch.setattr(adapter, step, broken)
     caplog.set_level(logging.DEBUG, logger="ai_tokentrace")
