@@ -220,11 +220,11 @@ class _AsyncHideUsage:
     caller's loop), an iterator object is simply freed, and tells :func:`_let_go` so.
     """
 
-    __slots__ = ("_events", "_last", "_state")
+    __slots__ = ("_last", "_next", "_state")
 
     def __init__(self, state: StreamState, events: AsyncIterator[Any]) -> None:
         self._state = state
-        self._events = events
+        self._next = events.__anext__  # bound once, not per event
         self._last = ""
 
     def __aiter__(self) -> _AsyncHideUsage:
@@ -234,7 +234,7 @@ class _AsyncHideUsage:
         state = self._state
         while True:
             try:
-                sse = await self._events.__anext__()
+                sse = await self._next()
             except StopAsyncIteration:
                 state.finalise(True)
                 raise
