@@ -2,9 +2,11 @@
 
 The transport answers from pre-built bytes, so the timing is the SDK's own work plus whatever
 instrumentation adds. The peer is OpenTelemetry's ``opentelemetry-instrumentation-openai-v2``.
-"openai chat stream" is a stream whose caller did not ask for usage: ai-tokentrace asks for it,
-so the SDK also parses the usage chunk the server then sends (the peer records no usage there).
-"... include_usage" is the same traffic for both: the caller asked for usage itself.
+Chunks are written as OpenAI writes them: compact JSON with an ``obfuscation`` padding, and
+``"usage":null`` on each once usage is asked for. "openai chat stream" is a stream whose caller
+did not ask for usage: ai-tokentrace asks for it, so the server also sends those nulls and the
+usage event (the peer records no usage there). "... include_usage" is the same traffic for
+both: the caller asked for usage itself.
 """
 
 from __future__ import annotations
@@ -42,24 +44,37 @@ _CHAT = json.dumps(
 ).encode()
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    body = {
+_COMPACT = (",", ":")  # chunks are written as OpenAI writes them: compact JSON, ...
+_PAD = "d41Xq"  # ... each with an ``obfuscation`` padding, and ``"usage":null`` when usage is asked
+
+
+def _chunk(delta: dict[str, Any], finish: str | None, usage: bool) -> bytes:
+    body: dict[str, Any] = {
         "id": "chatcmpl-bench",
         "object": "chat.completion.chunk",
         "created": 1_767_225_600,
         "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        "service_tier": "default",
+        "system_fingerprint": "fp_bench",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
+    if usage:
+        body["usage"] = None
+    body["obfuscation"] = _PAD
+    return b"data: " + json.dumps(body, separators=_COMPACT).encode() + b"\n\n"
 
 
-_STREAM = (
-    _chunk({"role": "assistant", "content": ""})
-    + b"".join(
-        _chunk({"content": w}) for w in ["Hello", " there", ",", " how", " can", " I", " help?"]
+def _stream(usage: bool) -> bytes:
+    words = ["Hello", " there", ",", " how", " can", " I", " help?"]
+    return (
+        _chunk({"role": "assistant", "content": ""}, None, usage)
+        + b"".join(_chunk({"content": w}, None, usage) for w in words)
+        + _chunk({}, "stop", usage)
     )
-    + _chunk({}, "stop")
-)
+
+
+_STREAM = _stream(usage=False)
+_STREAM_USAGE = _stream(usage=True)
 _USAGE_CHUNK = (
     b"data: "
     + json.dumps(
@@ -68,9 +83,13 @@ _USAGE_CHUNK = (
             "object": "chat.completion.chunk",
             "created": 1_767_225_600,
             "model": "gpt-4o-mini-2024-07-18",
+            "service_tier": "default",
+            "system_fingerprint": "fp_bench",
             "choices": [],
             "usage": _USAGE,
-        }
+            "obfuscation": _PAD,
+        },
+        separators=_COMPACT,
     ).encode()
     + b"\n\n"
 )
@@ -85,7 +104,11 @@ def _handler(hx: Any) -> Callable[[Any], Any]:
     def handle(request: Any) -> Any:
         content = request.content
         if b'"stream":true' in content.replace(b" ", b""):
-            body = _STREAM + (_USAGE_CHUNK if b"include_usage" in content else b"") + _DONE
+            body = (
+                _STREAM_USAGE + _USAGE_CHUNK + _DONE
+                if b"include_usage" in content
+                else _STREAM + _DONE
+            )
             return hx.Response(200, headers=sse_headers, content=body)
         return hx.Response(200, headers=json_headers, content=_CHAT)
 
@@ -255,7 +278,9 @@ def hot_path() -> list[dict[str, Any]]:
     def stub(*a: Any, **k: Any) -> Any:
         return completion
 
-    lines = [line[6:].decode() for line in (_STREAM + _USAGE_CHUNK + _DONE).split(b"\n\n") if line]
+    lines = [
+        line[6:].decode() for line in (_STREAM_USAGE + _USAGE_CHUNK + _DONE).split(b"\n\n") if line
+    ]
     events = [_FakeEvent(line) for line in lines]
     chunks = [ChatCompletionChunk.construct(**json.loads(line)) for line in lines[:-1]]
 

@@ -111,13 +111,17 @@ def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -
 
 
 # -- the injected usage chunk, taken off the event stream before the SDK parses it --------------
-# Per event: one substring check for ``"usage"``. Every chunk of a stream that asked for usage
-# has ``"usage":null`` (two more checks say so); only the last has an object. We take that
-# chunk (its text, parsed on the loop; see ``_took``) and the SDK builds no model for it. A
-# spelling of null these checks do not know is parsed to be sure. So the filter sees every
-# usage object, and the proxy of a filtered stream has nothing to look at per chunk.
+# Per event: one search for ``"usage"`` from the end (where OpenAI writes it, before at most an
+# ``obfuscation`` padding), then a look at what follows it. Every chunk of a stream that asked
+# for usage has ``"usage":null``; only the last has an object. We take that chunk (its text,
+# parsed on the loop; see ``_took``) and the SDK builds no model for it. A spelling of null this
+# does not know is parsed to be sure. So the filter sees every usage object, and the proxy of a
+# filtered stream has nothing to look at per chunk. (Searching from the end, then one
+# ``startswith``, took a chunk with ``"usage":null`` from 281 to 166 ns, a chunk without usage
+# from 151 to 121.)
 _USAGE_KEY = '"usage"'
-_USAGE_NULL = ('"usage":null', '"usage": null')
+_AFTER_NULL = (":null", ": null")  # what follows the key when it is null, compact or spaced
+_KEY_END = len(_USAGE_KEY)
 
 
 def _usage_chunk(data: str) -> dict[str, Any] | None:
@@ -190,9 +194,9 @@ def _let_go(state: StreamState, last: str) -> None:
 
 
 def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
-    """Between the SDK's SSE decoder and its parser: per event, one substring check, and two
-    more on the ``"usage":null`` every chunk of a stream that asked for usage carries."""
-    null, spaced = _USAGE_NULL
+    """Between the SDK's SSE decoder and its parser: per event, one search for the usage key
+    from the end and one look at what follows it."""
+    key, end, null = _USAGE_KEY, _KEY_END, _AFTER_NULL
     data = ""
     try:
         for sse in events:
@@ -200,7 +204,8 @@ def _hide_usage(state: StreamState, events: Iterator[Any]) -> Iterator[Any]:
                 data = sse._data
             except AttributeError:
                 data = _data_of(sse)
-            if _USAGE_KEY in data and not (null in data or spaced in data) and _took(state, data):
+            at = data.rfind(key)
+            if at >= 0 and not data.startswith(null, at + end) and _took(state, data):
                 continue
             yield sse
     except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
@@ -245,11 +250,8 @@ class _AsyncHideUsage:
                 data = sse._data
             except AttributeError:
                 data = _data_of(sse)
-            if (
-                _USAGE_KEY in data
-                and not (_USAGE_NULL[0] in data or _USAGE_NULL[1] in data)
-                and _took(state, data)
-            ):
+            at = data.rfind(_USAGE_KEY)
+            if at >= 0 and not data.startswith(_AFTER_NULL, at + _KEY_END) and _took(state, data):
                 continue
             self._last = data
             return sse

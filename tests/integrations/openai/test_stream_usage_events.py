@@ -164,6 +164,18 @@ class _OddNulls(FakeOpenAI):
             yield event, data
 
 
+class _AsOpenAIWritesIt(FakeOpenAI):
+    """Compact JSON with ``"usage":null`` followed by an ``obfuscation`` padding on every chunk,
+    as OpenAI streams by default, and a reply whose first word is ``usage``: the key's text
+    then also appears inside a chunk's choices."""
+
+    def _chat_chunks(self, cid: str, model: str, text: str, *rest: Any) -> Any:
+        for event, data in super()._chat_chunks(cid, model, "usage is " + text, *rest):
+            if isinstance(data, dict):
+                data = json.dumps({**data, "obfuscation": "Zx81q"}, separators=(",", ":"))
+            yield event, data
+
+
 class _UsageOnLastChoice(FakeOpenAI):
     """Puts usage on the last content chunk instead of a chunk of its own (some servers do)."""
 
@@ -224,6 +236,27 @@ async def test_usage_null_spelled_otherwise_hides_no_chunk(
     assert [c.choices[0].delta.content for c in seen] == [c.choices[0].delta.content for c in bare]
     [rec] = records()
     assert (rec.usage_available, rec.output_tokens) == (True, 24)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_usage_written_as_openai_does_is_hidden_and_counted_once(
+    kind: str, instrumented, records
+) -> None:
+    """The caller sees the chunks it would have seen without us (the word ``usage`` in a
+    reply included), and the usage chunk we asked for is counted once."""
+    ai_tokentrace.uninstrument()
+    plain = Api(kind, _AsOpenAIWritesIt(latency_chunks=1000))  # a chunk a word
+    bare = await plain.drain(await plain.call(_stream))
+    ai_tokentrace.instrument(integrations=["openai"])
+    api = Api(kind, _AsOpenAIWritesIt(latency_chunks=1000))
+    seen = await api.drain(await api.call(_stream))
+    assert seen[1].choices[0].delta.content == "usage"
+    assert [c.model_dump(exclude={"id"}) for c in seen] == [
+        c.model_dump(exclude={"id"}) for c in bare
+    ]
+    assert api.sent[0]["stream_options"] == {"include_usage": True}
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens, rec.status) == (True, 24, "ok")
 
 
 def test_the_sdk_streams_read_their_events_where_the_filter_sits() -> None:
