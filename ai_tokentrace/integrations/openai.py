@@ -697,26 +697,23 @@ def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         or (headers and type(headers) is not dict)
     ):
         return None
-    model = body.get("model")
     so = body.get("stream_options")
     if so is None:
-        if _no_inject:
+        if _no_inject:  # a server refused it before: the general path knows which
             return None
-        call = _Call(
-            "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
-        )
-        if _settings_inject():
-            new_body = dict(body)
-            new_body["stream_options"] = {"include_usage": True}
-            options["json_data"] = new_body
-            call.restore = (options, body)
-            call.injected = True
-        return call
-    if type(so) is dict and so.get("include_usage"):
-        return _Call(
-            "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
-        )
-    return None
+    elif not (type(so) is dict and so.get("include_usage")):
+        return None  # stream options of the caller's own: the general path merges ours in
+    model = body.get("model")
+    call = _Call(
+        "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
+    )
+    if so is None and _settings_inject():
+        new_body = dict(body)
+        new_body["stream_options"] = {"include_usage": True}
+        options["json_data"] = new_body
+        call.restore = (options, body)
+        call.injected = True
+    return call
 
 
 # -- the wrappers --------------------------------------------------------------------------------
