@@ -552,9 +552,11 @@ def _after_parse_safe(state: list[Any], result: Any) -> Any:
 
 
 # -- the fast path ------------------------------------------------------------------------------
-# A plain (non-streamed, non-raw) result outside any scope, with no budget watching: the caller's
+# A plain (non-streamed, non-raw) result, in a scope or not, with no budget watching: the caller's
 # thread reads the usage counts, ids and clocks into one tuple and queues it; the background loop
-# turns it into a Capture with :func:`_capture_of`. Anything else takes the general path below.
+# turns it into a Capture with :func:`_capture_of`. A chat or completion stream under the same
+# conditions begins here too (:func:`_fast_stream_begin`) and is then watched like any stream.
+# Anything else takes the general path below.
 
 # url -> (operation, snapshot function, is the Responses API)
 _FAST_ROUTES: dict[str, tuple[str, Any, bool]] = {
