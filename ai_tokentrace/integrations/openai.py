@@ -668,33 +668,29 @@ _FAST_STREAMS = {"/chat/completions": "chat.completions", "/completions": "compl
 def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
     """The begin of a plain chat or completion stream on OpenAI, without the general path's.
 
-    Same conditions as :func:`_fast_begin` (no budget to settle now, our traffic not
-    suppressed), on a client already seen to be OpenAI's (Azure's api-version decides there),
-    with the SDK's own options and body (dicts), no extra JSON and no raw-response header.
-    Usage is asked for as :func:`_inject` does when the caller set no ``stream_options``;
-    with ``include_usage`` set by the caller the request goes as it is; any other
-    ``stream_options``, and every other case, take the general path. Our code only.
+    When :func:`_capture.may_snapshot`, on a client already seen to be OpenAI's (Azure's
+    api-version decides there), with the SDK's own options and body (dicts), no extra JSON and
+    no raw-response header. Usage is asked for with :func:`_inject` when the caller set no
+    ``stream_options``; with ``include_usage`` set by the caller the request goes as it is; any
+    other ``stream_options``, and every other case, take the general path. Our code only.
     """
     if (
         len(args) != 2
         or not kwargs.get("stream")
-        or _suppressed.get()
-        or _capture.watching_unscoped
         or _provider_by_type.get(type(client)) != "openai"
+        or not _capture.may_snapshot()
     ):
         return None
-    scope = _current_scope.get()
-    if scope is not None and _capture.capture_listeners:
-        return None
-    options = args[1].__dict__
-    op = _FAST_STREAMS.get(options["url"])
-    body = options["json_data"]
-    headers = options["headers"]
+    options = args[1]
+    fields = options.__dict__
+    op = _FAST_STREAMS.get(fields["url"])
+    body = fields["json_data"]
+    headers = fields["headers"]
     if (
         op is None
         or type(body) is not dict
-        or options["method"] != "post"
-        or options["extra_json"] is not None
+        or fields["method"] != "post"
+        or fields["extra_json"] is not None
         or (type(headers) is dict and headers.get(_RAW_HEADER))
         or (headers and type(headers) is not dict)
     ):
@@ -707,13 +703,14 @@ def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         return None  # stream options of the caller's own: the general path merges ours in
     model = body.get("model")
     call = _Call(
-        "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
+        "openai",
+        op,
+        model if isinstance(model, str) else None,
+        _capture.perf_clock(),
+        _current_scope.get(),
     )
     if so is None and _settings_inject():
-        new_body = dict(body)
-        new_body["stream_options"] = {"include_usage": True}
-        options["json_data"] = new_body
-        call.restore = (options, body)
+        _, call.restore = _inject(options, fields, body, None)  # in place: no extra JSON
         call.injected = True
     return call
 
@@ -742,12 +739,7 @@ async def _async_request(
         begun = None
     if begun is not None:
         return _fast_end(begun, instance, await wrapped(*args, **kwargs))
-    try:
-        call = _fast_stream_begin(instance, args, kwargs)
-    except Exception:
-        call = None
-    if call is None:
-        call, args, kwargs = _general_begin(instance, args, kwargs)
+    call, args, kwargs = _general_begin(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
     if not call.injected:
@@ -780,11 +772,18 @@ def _finish_odd(
 def _general_begin(
     client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[_Call | None, tuple[Any, ...], dict[str, Any]]:
-    """The general path's start, for both wrappers: ``(None, ...)`` for a call not counted
-    (our own traffic, or a request we do not count). A budget's refusal propagates."""
+    """The start of a call off the plain fast path, for both wrappers: a stream's fast begin
+    where it applies, else the general one. ``(None, ...)`` for a call not counted (our own
+    traffic, or a request we do not count). A budget's refusal propagates."""
+    call: _Call | None
+    try:
+        call = _fast_stream_begin(client, args, kwargs)
+    except Exception:
+        call = None
+    if call is not None:
+        return call, args, kwargs
     if suppressed():
         return None, args, kwargs
-    call: _Call | None = None
     try:
         call, args, kwargs = _begin_request(client, args, kwargs)
     except Exception:
@@ -801,12 +800,7 @@ def _general_begin(
 def _sync_request_general(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    try:
-        call = _fast_stream_begin(instance, args, kwargs)
-    except Exception:
-        call = None
-    if call is None:
-        call, args, kwargs = _general_begin(instance, args, kwargs)
+    call, args, kwargs = _general_begin(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
     if not call.injected:
