@@ -386,13 +386,6 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
     """Called once per stream (end, close, ``with`` exit, error, garbage collection)."""
     call = state.call
     detached = state.detached
-    if detached is not None and exc is None and not state.failed and call.pending_id is None:
-        # the usual end of a chat or completion stream: its usage event seen, nothing failed.
-        # The request id is read off the response headers on the loop (httpx looks a header
-        # up by scanning them all: a microsecond and more).
-        headers = getattr(state.response, "headers", None)
-        _submit_detached(call, detached, "ok", None, headers, True)
-        return
     payload = state.payload
     if call.pending_id is not None:  # a retrieve stream of a background response
         if payload is not None:
@@ -416,7 +409,6 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
         status, error_type = "ok", None
     else:
         status, error_type = "partial", None
-    request_id = state.request_id()
     if detached is None:
         _emit_for(
             call,
@@ -424,11 +416,13 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
             streamed=True,
             status=status,
             error_type=error_type,
-            request_id=request_id,
+            request_id=state.request_id(),
             usage_available=have_usage,
         )
         return
-    _submit_detached(call, detached, status, error_type, request_id, True)
+    # the loop reads the request id off the headers (httpx scans them all for one: about 1 us)
+    headers = getattr(state.response, "headers", None)
+    _submit_detached(call, detached, status, error_type, headers, True)
 
 
 def _submit_detached(
