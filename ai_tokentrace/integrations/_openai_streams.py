@@ -290,8 +290,7 @@ def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]
     it is counted once.
     """
     cls = type(stream)
-    reads = _reads_events.get(cls)  # the cache read inline: this runs once a stream
-    if not (reads or (reads is None and _reads_iter_events(cls))) or "_iter_events" in vars(stream):
+    if not _reads_iter_events(cls) or "_iter_events" in vars(stream):
         return False
     original = cls._iter_events
     try:
