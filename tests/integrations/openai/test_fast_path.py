@@ -187,16 +187,28 @@ STREAMS = {
 @pytest.mark.parametrize("asked", [False, True], ids=["injected", "caller asked"])
 @pytest.mark.parametrize("endpoint", list(STREAMS))
 async def test_fast_and_general_stream_records_agree(
-    api: Api, endpoint: str, asked: bool, records
+    api: Api, endpoint: str, asked: bool, records, monkeypatch
 ) -> None:
     """A stream begun on the fast path (outside a scope) and on the general path (a budget
     watching) sends the same request, shows the caller the same chunks, and gives the same
     record."""
+    from ai_tokentrace.integrations import openai as adapter
+
+    begun: list[Any] = []  # what the fast begin decided, call by call (it runs as it is)
+    fast_begin = adapter._fast_stream_begin
+
+    def watched(*args: Any) -> Any:
+        begun.append(fast_begin(*args))
+        return begun[-1]
+
+    monkeypatch.setattr(adapter, "_fast_stream_begin", watched)
     kw: dict[str, Any] = {"stream_options": {"include_usage": True}} if asked else {}
     await api.drain(await api.call(lambda c: STREAMS[endpoint](c, **kw)))  # the client is seen
     fast = await api.drain(await api.call(lambda c: STREAMS[endpoint](c, **kw)))
     with ai_tokentrace.trace_tokens("budgeted", budget=ai_tokentrace.Budget(limit_usd=100.0)):
         general = await api.drain(await api.call(lambda c: STREAMS[endpoint](c, **kw)))
+    assert begun[1] is not None  # the second stream began on the fast path ...
+    assert begun[2] is None  # ... the budgeted one on the general path
     first, fast_rec, general_rec = records()
     assert [c.model_dump(exclude={"id"}) for c in fast] == [
         c.model_dump(exclude={"id"}) for c in general

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import json
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -224,15 +224,24 @@ async def test_compact_usage_chunk_is_hidden_unparsed_and_counted_once(
     assert (rec.usage_available, rec.output_tokens, rec.response_model) == (True, 24, "gpt-4o-mini")
 
 
+async def _bare_then_instrumented(
+    kind: str, fake: Callable[[], FakeOpenAI]
+) -> tuple[list[Any], Api, list[Any]]:
+    """The chunks of one stream from a fresh fake, first uninstrumented, then instrumented:
+    ``(bare chunks, the instrumented Api, its chunks)``."""
+    ai_tokentrace.uninstrument()
+    plain = Api(kind, fake())
+    bare = await plain.drain(await plain.call(_stream))
+    ai_tokentrace.instrument(integrations=["openai"])
+    api = Api(kind, fake())
+    return bare, api, await api.drain(await api.call(_stream))
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_usage_null_spelled_otherwise_hides_no_chunk(
     kind: str, instrumented, records
 ) -> None:
-    ai_tokentrace.uninstrument()
-    bare = await Api(kind, _OddNulls()).drain(await Api(kind, _OddNulls()).call(_stream))
-    ai_tokentrace.instrument(integrations=["openai"])
-    api = Api(kind, _OddNulls())
-    seen = await api.drain(await api.call(_stream))
+    bare, _, seen = await _bare_then_instrumented(kind, _OddNulls)
     assert [c.choices[0].delta.content for c in seen] == [c.choices[0].delta.content for c in bare]
     [rec] = records()
     assert (rec.usage_available, rec.output_tokens) == (True, 24)
@@ -244,12 +253,10 @@ async def test_usage_written_as_openai_does_is_hidden_and_counted_once(
 ) -> None:
     """The caller sees the chunks it would have seen without us (the word ``usage`` in a
     reply included), and the usage chunk we asked for is counted once."""
-    ai_tokentrace.uninstrument()
-    plain = Api(kind, _AsOpenAIWritesIt(latency_chunks=1000))  # a chunk a word
-    bare = await plain.drain(await plain.call(_stream))
-    ai_tokentrace.instrument(integrations=["openai"])
-    api = Api(kind, _AsOpenAIWritesIt(latency_chunks=1000))
-    seen = await api.drain(await api.call(_stream))
+    bare, api, seen = await _bare_then_instrumented(
+        kind,
+        lambda: _AsOpenAIWritesIt(latency_chunks=1000),  # a chunk a word
+    )
     assert seen[1].choices[0].delta.content == "usage"
     assert [c.model_dump(exclude={"id"}) for c in seen] == [
         c.model_dump(exclude={"id"}) for c in bare
