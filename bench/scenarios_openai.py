@@ -297,9 +297,9 @@ def hot_path() -> list[dict[str, Any]]:
         return sum(1 for _ in _FakeRawStream(events, chunks))
 
     def ours_stream() -> int:
-        return sum(1 for _ in _openai_streams.StreamProxy(_FakeRawStream(events, chunks), call))
+        return sum(1 for _ in _openai_streams.watch(_FakeRawStream(events, chunks), call))
 
     return [
         {"name": "openai create (wrapper + emit)", "bare": bare_call, "ours": ours_call},
-        {"name": "openai stream of 10 chunks (proxy)", "bare": bare_stream, "ours": ours_stream},
+        {"name": "openai stream of 10 chunks (watched)", "bare": bare_stream, "ours": ours_stream},
     ]

@@ -1,16 +1,18 @@
-"""Transparent proxies around OpenAI ``Stream`` / ``AsyncStream``: one record per stream.
-
-The caller's object keeps behaving as before (iteration, ``with``, ``close()``, ``.response``,
-the SDK's stream helpers on top). Per chunk the proxy only notices the one that carries usage;
-the record is emitted once, at the end, on ``close()``, on leaving ``with``, on an error, or when
-an abandoned stream is garbage-collected.
+"""One record per OpenAI ``Stream`` / ``AsyncStream``, with the caller's object unchanged.
 
 A chat or completion stream whose usage we ask for is watched one level lower, where the SDK
 reads its server-sent events (:func:`_hide_usage`): that filter takes the usage chunk off the
 stream (keeping its text), and sees the end (``[DONE]``), an error event or a broken
-connection, so the proxy adds no step per chunk there. An abandoned stream is finalised when
-its :class:`StreamState` is freed: the state is held by the proxy and by the filter, not by
-the stream, so that happens once neither the caller nor the SDK's generator can reach it.
+connection. The caller then gets the SDK's own stream object (:func:`watch`); its ``close()``
+(which ``with`` calls) is wrapped on the class to finalise it, and an abandoned stream is
+finalised when its :class:`StreamState` is freed: the state is held by the stream and by the
+filter, neither of which the stream's generator can keep alive once the stream is dropped.
+
+Every other stream (one the caller asked usage of, Responses, images, audio, or an SDK that
+reads its events otherwise) comes in a transparent proxy (iteration, ``with``, ``close()``,
+``.response``, the SDK's stream helpers on top) that notices the chunk carrying usage. Either
+way the record is emitted once: at the end, on ``close()``, on leaving ``with``, on an error, or
+when an abandoned stream is garbage-collected.
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ from ._openai_extract import Detached
 if TYPE_CHECKING:
     from .openai import _Call
 
-__all__ = ["AsyncStreamProxy", "StreamProxy", "StreamState", "header_request_id", "noticer_for"]
+__all__ = [
+    "AsyncStreamProxy",
+    "StreamProxy",
+    "StreamState",
+    "aclose_wrapper",
+    "awatch",
+    "close_wrapper",
+    "header_request_id",
+    "noticer_for",
+    "watch",
+]
 
 _BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 
@@ -62,7 +74,6 @@ class StreamState:
         "done",
         "error",
         "failed",
-        "notice",  # None: our event filter sees the usage
         "payload",
         "response",
         "response_id",
@@ -71,7 +82,6 @@ class StreamState:
     def __init__(self, stream: Any, call: _Call) -> None:
         self.response = getattr(stream, "response", None)  # its request id is read at the end
         self.call = call
-        self.notice: Noticer | None = noticer_for(call.operation)
         self.payload: Any = None  # the object holding usage, once seen
         # or what a record needs of it: read off a parsed chunk (which is then let go), or the
         # usage event's JSON, as text or as we parsed it (read on the loop)
@@ -276,21 +286,26 @@ def _reads_iter_events(cls: type) -> bool:
     return found
 
 
+_STATE = "_ai_tokentrace_state"  # where a stream we watch without a proxy keeps its state
+
+
 def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]) -> bool:
     """Watch ``stream``'s server-sent events with ``hide`` (which takes out the usage chunk we
     asked for); True when the filter is set: it then sees every usage object, the end and the
-    errors, and the proxy need not look at the chunks.
+    errors, and the stream needs no proxy.
 
     The SDK's stream generator calls ``self._iter_events()`` once, when first advanced, so an
     instance attribute set now is what it uses. The attribute holds our state (until it hands
     it to the filter) but the stream only weakly, and removes itself when called: a strong
     reference back would make every stream a reference cycle, left for the cyclic collector
-    with its response and buffers (it cost a CPU-bound caller 25 us per stream). Where an SDK
-    reads its events otherwise the proxy's noticer hides the parsed chunk instead; either way
-    it is counted once.
+    with its response and buffers (it cost a CPU-bound caller 25 us per stream). The state is
+    also kept in the stream's instance dict, where ``close()`` finds it. Where an SDK reads its
+    events otherwise the proxy's noticer hides the parsed chunk instead; either way it is
+    counted once.
     """
     cls = type(stream)
-    if not _reads_iter_events(cls) or "_iter_events" in vars(stream):
+    values = vars(stream)
+    if not _reads_iter_events(cls) or "_iter_events" in values:
         return False
     original = cls._iter_events
     try:
@@ -303,8 +318,63 @@ def _hide_usage_events(stream: Any, state: StreamState, hide: Callable[..., Any]
         vars(owner).pop("_iter_events", None)
         return hide(state, original(owner))
 
-    stream._iter_events = _iter_events
+    values["_iter_events"] = _iter_events
+    values[_STATE] = state
     return True
+
+
+def watch(stream: Any, call: _Call) -> Any:
+    """What the caller gets for a sync SDK stream: the stream itself where our event filter
+    watches it (a chat or completion stream we ask usage of), else a :class:`StreamProxy`.
+
+    No proxy there: wrapping the stream cost it 40k instructions (cachegrind), and the caller
+    keeps the very object the SDK made. The proxy stays for streams whose caller asked for
+    usage itself: there the filter's step per event cost more (16k instructions a stream) than
+    the proxy's noticer per chunk.
+    """
+    state = StreamState(stream, call)
+    if call.injected and _hide_usage_events(stream, state, _hide_usage):
+        return stream
+    return StreamProxy(stream, state)
+
+
+def awatch(stream: Any, call: _Call) -> Any:
+    """:func:`watch` for an ``AsyncStream``."""
+    state = StreamState(stream, call)
+    if call.injected and _hide_usage_events(stream, state, _AsyncHideUsage):
+        return stream
+    return AsyncStreamProxy(stream, state)
+
+
+def _closed(stream: Any) -> None:
+    """After an SDK stream's own ``close()``: finalise the stream we watch without a proxy."""
+    try:
+        values = getattr(stream, "__dict__", None)
+        state = values.get(_STATE) if type(values) is dict else None
+        if state is not None:
+            state.finalise(False)
+    except Exception:
+        internal_error("openai stream close")
+
+
+def close_wrapper(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``Stream.close`` (and so ``with``): the SDK's close, then the record, once."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _closed(instance)
+
+
+async def aclose_wrapper(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``AsyncStream.close`` (and so ``async with``): as :func:`close_wrapper`."""
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _closed(instance)
 
 
 def _notice_completion(state: StreamState, chunk: Any) -> bool:
@@ -356,17 +426,12 @@ def noticer_for(operation: str) -> Noticer:
 
 
 class _StreamProxyBase(_BaseProxy):  # type: ignore[misc]
-    """What both proxies share: their state, and the event filter of a stream we asked usage of."""
+    """What both proxies share: the stream's state, and its look at each chunk."""
 
-    _self_hide_usage: Callable[..., Any]  # the event filter for this kind of stream
-
-    def __init__(self, wrapped: Any, call: _Call) -> None:
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
-        self._self_s = state = StreamState(wrapped, call)
-        # Only a stream we ask usage of: for one the caller asked of itself, the filter's step
-        # per event cost more (16k instructions a stream, cachegrind) than the noticer's per chunk
-        if call.injected and _hide_usage_events(wrapped, state, self._self_hide_usage):
-            state.notice = None  # the filter sees the usage, the end and the errors
+        self._self_s = state
+        self._self_notice = noticer_for(state.call.operation)
 
 
 def _iter_chunks(proxy: StreamProxy, notice: Noticer) -> Iterator[Any]:
@@ -420,13 +485,8 @@ async def _aiter_chunks(proxy: AsyncStreamProxy, notice: Noticer) -> AsyncIterat
 class StreamProxy(_StreamProxyBase):
     """Wraps ``openai.Stream``; looks and behaves like it."""
 
-    _self_hide_usage = staticmethod(_hide_usage)
-
     def __iter__(self) -> Iterator[Any]:
-        notice = self._self_s.notice
-        if notice is None:  # our filter watches: the SDK's iterator, untouched
-            return iter(self.__wrapped__)
-        return _iter_chunks(self, notice)
+        return _iter_chunks(self, self._self_notice)
 
     def __next__(self) -> Any:
         s = self._self_s
@@ -439,8 +499,7 @@ class StreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 s.finalise(False, exc)
                 raise
-            notice = s.notice
-            if notice is None or not notice(s, chunk):
+            if not self._self_notice(s, chunk):
                 return chunk
 
     def __enter__(self) -> StreamProxy:
@@ -468,13 +527,8 @@ class StreamProxy(_StreamProxyBase):
 class AsyncStreamProxy(_StreamProxyBase):
     """Wraps ``openai.AsyncStream``; looks and behaves like it."""
 
-    _self_hide_usage = _AsyncHideUsage
-
     def __aiter__(self) -> AsyncIterator[Any]:
-        notice = self._self_s.notice
-        if notice is None:  # as in StreamProxy.__iter__
-            return self.__wrapped__.__aiter__()  # type: ignore[no-any-return]
-        return _aiter_chunks(self, notice)
+        return _aiter_chunks(self, self._self_notice)
 
     async def __anext__(self) -> Any:
         s = self._self_s
@@ -487,8 +541,7 @@ class AsyncStreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 s.finalise(False, exc)
                 raise
-            notice = s.notice
-            if notice is None or not notice(s, chunk):
+            if not self._self_notice(s, chunk):
                 return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:

@@ -42,7 +42,14 @@ from ._openai_extract import (
     Detached,
     detach,
 )
-from ._openai_streams import AsyncStreamProxy, StreamProxy, StreamState, header_request_id
+from ._openai_streams import (
+    StreamState,
+    aclose_wrapper,
+    awatch,
+    close_wrapper,
+    header_request_id,
+    watch,
+)
 
 __all__ = [
     "INTEGRATION",
@@ -309,9 +316,9 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
     """Count (or arrange to count) what ``request`` returned. Our code only; never raises."""
     try:
         if isinstance(result, _STREAM_TYPES):
-            return StreamProxy(result, call)
+            return watch(result, call)
         if isinstance(result, _ASYNC_STREAM_TYPES):
-            return AsyncStreamProxy(result, call)
+            return awatch(result, call)
         if isinstance(result, _RAW_TYPES):
             _hook_raw(call, result)
             return result
@@ -925,6 +932,13 @@ _OPERATION_BY_TYPE: dict[str, str] = {
 }
 
 
+# A stream we watch without a proxy (see ``_openai_streams.watch``) is finalised by its close().
+_STREAM_CLOSE = (
+    PatchTarget("openai._streaming", "Stream.close", close_wrapper),
+    PatchTarget("openai._streaming", "AsyncStream.close", aclose_wrapper),
+)
+
+
 class OpenAIIntegration:
     """The adapter object the generic instrumentation drives."""
 
@@ -948,9 +962,10 @@ class OpenAIIntegration:
                 PatchTarget(
                     "openai._base_client", "AsyncAPIClient.request", _async_request, required=True
                 ),
+                *_STREAM_CLOSE,
             ]
         logger.warning("ai-tokentrace: openai client request() not found; patching public methods")
-        return _fallback_targets()
+        return [*_fallback_targets(), *_STREAM_CLOSE]
 
     def capture_returned(self, obj: object) -> bool:
         op = None

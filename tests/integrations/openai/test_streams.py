@@ -21,8 +21,9 @@ def _chat(stream_options: dict | None = None, model: str = "gpt-4o-mini"):  # ty
     )
 
 
-def _shape(chunks: list) -> list:  # type: ignore[type-arg]
-    return [(len(ch.choices), ch.usage is not None) for ch in chunks]
+def _fields(chunks: list) -> list:  # type: ignore[type-arg]
+    """Every field of every chunk but its id (the fake numbers its responses)."""
+    return [{k: v for k, v in ch.model_dump().items() if k != "id"} for ch in chunks]
 
 
 async def test_caller_sees_the_chunks_it_would_have_seen(api: Api, records) -> None:
@@ -31,7 +32,7 @@ async def test_caller_sees_the_chunks_it_would_have_seen(api: Api, records) -> N
     bare = await api.drain(await api.call(_chat()))
     ai_tokentrace.instrument(integrations=["openai"])
     seen = await api.drain(await api.call(_chat()))
-    assert _shape(seen) == _shape(bare)
+    assert _fields(seen) == _fields(bare)
     assert all(ch.choices for ch in seen)
     assert api.sent[-1]["stream_options"] == {"include_usage": True}
     [rec] = records()
@@ -131,13 +132,70 @@ async def test_injection_off_records_usage_unavailable(api: Api, memory, records
     assert (rec.status, rec.usage_available, rec.total_tokens) == ("ok", False, 0)
 
 
-async def test_stream_is_still_an_sdk_stream(api: Api, records) -> None:
-    """The proxy passes isinstance checks and exposes the SDK stream's attributes."""
-    stream = await api.call(_chat())
+@pytest.mark.parametrize("ask", [False, True], ids=["injected", "asked"])
+async def test_stream_is_still_an_sdk_stream(api: Api, records, ask: bool) -> None:
+    """Ours or proxied, the stream passes isinstance checks and exposes the SDK stream's
+    attributes."""
+    stream = await api.call(_chat({"include_usage": True} if ask else None))
     assert isinstance(stream, openai.AsyncStream if api.is_async else openai.Stream)
     assert stream.response.status_code == 200
     await api.drain(stream)
     assert len(records()) == 1
+
+
+async def test_a_stream_we_ask_usage_of_is_the_sdks_own_object(api: Api, records) -> None:
+    """Where our filter on its events watches the stream, the caller gets the very object the
+    SDK made (no proxy): its type, its identity, its methods."""
+    stream = await api.call(_chat())
+    assert type(stream) is (openai.AsyncStream if api.is_async else openai.Stream)
+    await api.drain(stream)
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 24)
+
+
+async def test_a_stream_whose_caller_asked_for_usage_is_proxied(api: Api, records) -> None:
+    """A stream whose caller asked for usage comes in our proxy (it notices the usage chunk)."""
+    stream = await api.call(_chat({"include_usage": True}))
+    assert type(stream) is not (openai.AsyncStream if api.is_async else openai.Stream)
+    await api.drain(stream)
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 24)
+
+
+async def test_stream_closed_through_the_class_is_partial(api: Api, records) -> None:
+    """``openai.Stream.close(stream)`` finalises as ``stream.close()`` does."""
+    stream = await api.call(_chat())
+    if api.is_async:
+        await openai.AsyncStream.close(stream)
+    else:
+        openai.Stream.close(stream)
+    [rec] = records()
+    assert rec.status == "partial"
+
+
+async def test_closing_a_stream_made_before_instrument_adds_nothing(api: Api, records) -> None:
+    """The SDK's close() is wrapped on the class: a stream that is not ours closes as before."""
+    ai_tokentrace.uninstrument()
+    stream = await api.call(_chat())
+    ai_tokentrace.instrument(integrations=["openai"])
+    await api.close(stream)
+    assert records() == []
+
+
+async def test_an_error_from_the_sdks_close_reaches_the_caller_and_the_record_is_kept(
+    api: Api, records, monkeypatch
+) -> None:
+    """Our close() wrapper never swallows the SDK's own exception, and still finalises."""
+    stream = await api.call(_chat())
+
+    def refuse(*args: object) -> None:
+        raise OSError("socket already gone")
+
+    monkeypatch.setattr(stream.response, "aclose" if api.is_async else "close", refuse)
+    with pytest.raises(OSError, match="socket already gone"):
+        await api.close(stream)
+    [rec] = records()
+    assert rec.status == "partial"
 
 
 async def test_stream_used_as_context_manager(api: Api, records) -> None:
