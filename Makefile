@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-oldest lint typecheck check bench clean
+.PHONY: install demo test test-unit test-integration test-oldest lint typecheck check bench bench-instructions clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py
 	$(PY) bench/report.py
 	$(PY) bench/pricing.py
+
+# Instructions per call under cachegrind (Debian's valgrind): for comparing two versions of our
+# code, which wall-clock figures on a shared machine cannot tell apart. Slow (~30 s a run).
+bench-instructions: $(STAMP)
+	$(PY) bench/instructions.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .mypy_cache .ruff_cache
