@@ -39,6 +39,11 @@ __all__ = ["main"]
 _HERE = Path(__file__).resolve()
 _SUMMARY = re.compile(r"^summary: (\d+)", re.M)
 _MODES = ("bare", "ours")
+# One layout per hash seed: address-space randomisation off, and the same environment and
+# working directory for every run (their strings sit on the heap, so other variables or another
+# shell move where objects land, which moved a figure by up to 30k instructions a call).
+_NO_ASLR = ("setarch", os.uname().machine, "-R") if shutil.which("setarch") else ()
+_KEPT_ENV = ("PATH", "HOME", "LANG", "VIRTUAL_ENV")
 
 
 @contextlib.contextmanager
@@ -84,6 +89,7 @@ def _count(name: str, mode: str, calls: int, seed: int) -> int:
     """Instructions of one valgrind run."""
     with tempfile.NamedTemporaryFile(suffix=".cachegrind") as out:
         cmd = [
+            *_NO_ASLR,
             "valgrind",
             "--tool=cachegrind",
             "--cache-sim=no",
@@ -95,8 +101,9 @@ def _count(name: str, mode: str, calls: int, seed: int) -> int:
             mode,
             str(calls),
         ]
-        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+        env.update(PYTHONHASHSEED=str(seed), PYTHONDONTWRITEBYTECODE="1")
+        subprocess.run(cmd, check=True, env=env, cwd=_HERE.parent.parent, capture_output=True)
         found = _SUMMARY.search(Path(out.name).read_text())
     if found is None:
         raise RuntimeError(f"no cachegrind summary for {name} {mode}")
