@@ -5,8 +5,8 @@ reads its server-sent events (:func:`_hide_usage`): that filter takes the usage 
 stream (keeping its text), and sees the end (``[DONE]``), an error event or a broken
 connection. The caller then gets the SDK's own stream object (:func:`watch`); its ``close()``
 (which ``with`` calls) is wrapped on the class to finalise it, and an abandoned stream is
-finalised when its :class:`StreamState` is freed: the state is held by the stream and by the
-filter, neither of which the stream's generator can keep alive once the stream is dropped.
+finalised when its :class:`StreamState` is freed: the state is held by the stream's instance
+dict and by the filter (which the SDK's generator holds), so it goes with the stream.
 
 Every other stream (one the caller asked usage of, Responses, images, audio, or an SDK that
 reads its events otherwise) comes in a transparent proxy (iteration, ``with``, ``close()``,
@@ -327,8 +327,8 @@ def watch(stream: Any, call: _Call) -> Any:
     """What the caller gets for a sync SDK stream: the stream itself where our event filter
     watches it (a chat or completion stream we ask usage of), else a :class:`StreamProxy`.
 
-    No proxy there: wrapping the stream cost it 40k instructions (cachegrind), and the caller
-    keeps the very object the SDK made. The proxy stays for streams whose caller asked for
+    No proxy there: the caller keeps the very object the SDK made, and a sync stream runs
+    about 16k instructions fewer (cachegrind, side by side over five hash seeds). The proxy stays for streams whose caller asked for
     usage itself: there the filter's step per event cost more (16k instructions a stream) than
     the proxy's noticer per chunk.
     """
