@@ -177,6 +177,16 @@ def test_the_async_client_request_stays_a_coroutine_function(instrumented) -> No
     assert not inspect.iscoroutinefunction(SyncAPIClient.request)
 
 
+def test_the_async_streams_close_stays_a_coroutine_function(instrumented) -> None:
+    """``AsyncStream.close`` is wrapped on the class (it finalises a stream we watch without a
+    proxy) and still looks like the SDK's coroutine function."""
+    import inspect
+
+    assert hasattr(openai.AsyncStream.__dict__["close"], "__wrapped__")  # patched
+    assert inspect.iscoroutinefunction(openai.AsyncStream.close)
+    assert not inspect.iscoroutinefunction(openai.Stream.close)
+
+
 def test_uninstrument_restores_the_sdk(memory, records) -> None:
     """After uninstrument() the client's request is the SDK's own and nothing is recorded."""
     ai_tokentrace.instrument(integrations=["openai"])
@@ -184,6 +194,8 @@ def test_uninstrument_restores_the_sdk(memory, records) -> None:
     ai_tokentrace.uninstrument()
     assert SyncAPIClient.__dict__["request"] is _ORIGINAL_REQUEST
     assert "__wrapped__" not in dir(AsyncAPIClient.__dict__["request"])
+    assert "__wrapped__" not in dir(openai.Stream.__dict__["close"])
+    assert "__wrapped__" not in dir(openai.AsyncStream.__dict__["close"])
     client = fake_openai_client()
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert list(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True))

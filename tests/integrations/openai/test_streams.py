@@ -179,6 +179,7 @@ async def test_closing_a_stream_made_before_instrument_adds_nothing(api: Api, re
     stream = await api.call(_chat())
     ai_tokentrace.instrument(integrations=["openai"])
     await api.close(stream)
+    assert stream.response.is_closed
     assert records() == []
 
 
