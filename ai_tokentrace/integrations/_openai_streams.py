@@ -152,8 +152,8 @@ _NO_CHOICES = ('"choices":[]', '"choices": []')
 
 def _took(state: StreamState, data: str) -> bool:
     """An event naming usage: keep a usage object for the record; True to hide the event (the
-    usage-only chunk we asked for; one the caller asked for itself reaches it, as does usage
-    on a chunk with choices).
+    usage-only chunk; usage on a chunk with choices reaches the caller). The filter is set
+    only on a stream whose usage we asked for (see :func:`watch`), so it is ours to hide.
 
     The usage-only chunk in a known spelling is recognised without parsing (its keys are the
     top-level ones: inside a JSON string every quote is escaped) and kept as text, which the
@@ -164,12 +164,12 @@ def _took(state: StreamState, data: str) -> bool:
             _NO_CHOICES[0] in data or _NO_CHOICES[1] in data
         ):
             state.detached = data
-            return bool(state.call.injected)
+            return True
         chunk = _usage_chunk(data)
         if chunk is None:
             return False
         state.detached = chunk
-        return bool(state.call.injected) and not chunk.get("choices")
+        return not chunk.get("choices")
     except Exception:
         internal_error("openai usage event")
         return False

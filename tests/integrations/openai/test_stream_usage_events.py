@@ -87,8 +87,8 @@ def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> No
 
 
 async def test_an_injected_stream_is_read_through_the_sdks_own_iterator(api: Api, records) -> None:
-    """Our event filter watches the stream: iterating the proxy hands out the SDK stream's
-    own iterator, with no step of ours per chunk."""
+    """Our event filter watches the stream: the caller holds the SDK's own stream, and its
+    iterator is the SDK's, with no step of ours per chunk."""
     import openai
 
     stream = await api.call(_stream)
