@@ -29,14 +29,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
-
 _HERE = Path(__file__).resolve()
+sys.path.insert(0, str(_HERE.parent))
+
+import overhead  # noqa: E402  (puts the project on the path and aliases httpx2 first)
+
+import ai_tokentrace  # noqa: E402
+from ai_tokentrace import _pricing  # noqa: E402
+
+__all__ = ["main"]
 _SUMMARY = re.compile(r"^summary: (\d+)", re.M)
 _MODES = ("bare", "ours")
 # One layout per hash seed: address-space randomisation off, and the same environment and
@@ -46,38 +51,14 @@ _NO_ASLR = ("setarch", os.uname().machine, "-R") if shutil.which("setarch") else
 _KEPT_ENV = ("PATH", "HOME", "LANG", "VIRTUAL_ENV")
 
 
-@contextlib.contextmanager
-def _queued_to_a_list(setup: Any) -> Iterator[list[Any]]:
-    """ai-tokentrace on, with the hand-off appending to a list (the loop is kept out)."""
-    import overhead
-
-    from ai_tokentrace import _capture
-
-    with overhead.ours_on(setup):
-        kept: list[Any] = []
-        saved = _capture.hand_off
-        _capture.hand_off = kept.append
-        try:
-            yield kept
-        finally:
-            _capture.hand_off = saved
-
-
 def _child(name: str, mode: str, calls: int) -> None:
     """Under valgrind: warm up, then ``calls`` calls of one scenario in one mode."""
-    sys.path.insert(0, str(_HERE.parent))
-    sys.path.insert(0, str(_HERE.parent.parent))
-    import overhead
-
-    import ai_tokentrace
-    from ai_tokentrace import _pricing
-
     [sc] = [s for s in overhead.load_scenarios(None) if s["name"] == name]
     ai_tokentrace.configure(service=overhead.NullService())
     _pricing.warm()
     runner = overhead.Runner("wall")
-    on = _queued_to_a_list(sc.get("setup")) if mode == "ours" else contextlib.nullcontext()
-    with on:
+    ours = overhead.ours_on(sc.get("setup")) if mode == "ours" else contextlib.nullcontext()
+    with ours, overhead.hand_offs_kept():  # bare: nothing is handed off
         runner.time_calls(sc["call"], 30)
         gc.collect()
         gc.set_threshold(10**9)
@@ -127,10 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind not found (Debian: apt-get install valgrind); nothing counted")
         return 2
-
-    sys.path.insert(0, str(_HERE.parent))
-    sys.path.insert(0, str(_HERE.parent.parent))
-    import overhead
 
     names = [sc["name"] for sc in overhead.load_scenarios(args.only)]
     lo, hi = args.calls

@@ -24,7 +24,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,21 @@ def ours_on(setup: Callable[[], Any] | None) -> Any:
         ai_tokentrace.uninstrument()
 
 
+@contextlib.contextmanager
+def hand_offs_kept() -> Iterator[list[Any]]:
+    """What the hot path hands off goes to a list: the background loop never runs, so what is
+    timed or counted is the caller's thread alone."""
+    from ai_tokentrace import _capture
+
+    kept: list[Any] = []
+    saved = _capture.hand_off
+    _capture.hand_off = kept.append
+    try:
+        yield kept
+    finally:
+        _capture.hand_off = saved
+
+
 def run_scenario(sc: dict[str, Any], runner: Runner, rounds: int, calls: int) -> dict[str, Any]:
     modes: dict[str, Callable[[], Any]] = {
         "bare": contextlib.nullcontext,
@@ -182,8 +197,6 @@ def hot_path_table(only: str | None) -> None:
     """
     import timeit
 
-    from ai_tokentrace import _capture
-
     entries: list[dict[str, Any]] = []
     for name in MODULES:
         try:
@@ -194,10 +207,7 @@ def hot_path_table(only: str | None) -> None:
             entries.extend(e for e in module.hot_path() if only is None or only in e["name"])
     if not entries:
         return
-    saved = _capture.hand_off
-    sink: list[Any] = []
-    _capture.hand_off = sink.append
-    try:
+    with hand_offs_kept() as sink:
         print(
             f"\n{'caller-thread hot path':<40} {'bare us':>9} {'ours us':>9} {'added us':>9}  bar"
         )
@@ -215,8 +225,6 @@ def hot_path_table(only: str | None) -> None:
                 f"{e['name']:<40} {res['bare']:>9.2f} {res['ours']:>9.2f} {added:>+9.2f}"
                 f"  {'ok' if added <= bar else 'OVER'} (<= {bar:.0f} us)"
             )
-    finally:
-        _capture.hand_off = saved
 
 
 def _in_processes(args: argparse.Namespace) -> list[dict[str, Any]]:
