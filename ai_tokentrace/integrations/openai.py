@@ -409,7 +409,10 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
     if state.failed:
         status, error_type = "error", "response.failed"
     elif exc is not None:
-        status, error_type = ("error" if have_usage else "partial"), type(exc).__name__
+        status, error_type = (
+            ("error" if have_usage else "partial"),
+            state.raised or type(exc).__name__,
+        )
     elif not have_usage and state.error is not None:
         status, error_type = "partial", state.error
     elif have_usage or ended:
@@ -434,7 +437,7 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
 
 def _submit_detached(
     call: _Call,
-    detached: Detached | dict[str, Any] | str,
+    detached: Detached | dict[str, Any] | bytes | str,
     status: str,
     error_type: str | None,
     request_id: Any,
@@ -465,7 +468,7 @@ def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
     op = call.operation
     if request_id is not None and type(request_id) is not str:
         request_id = header_request_id(request_id)
-    if type(detached) is str:
+    if type(detached) is bytes or type(detached) is str:
         try:
             detached = json.loads(detached)
         except ValueError:  # pragma: no cover - only JSON the hot path looked at comes here
