@@ -88,20 +88,23 @@ def _is_reasoning(model: str) -> bool:
     return bool(re.match(r"^(o\d|gpt-5)", model))
 
 
-def _cut_stream(hx: Any, pieces: list[bytes]) -> Any:
-    """A response body (sync and async) that sends ``pieces``, then loses the connection."""
+def _event_by_event(hx: Any, pieces: list[bytes], lost: bool = False) -> Any:
+    """A response body (sync and async) that sends ``pieces`` one read each, as a server that
+    flushes every event does; ``lost``: then loses the connection."""
 
-    class CutStream(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
+    class EventStream(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
         def __iter__(self) -> Iterator[bytes]:
             yield from pieces
-            raise hx.ReadError("fake connection lost mid-stream")
+            if lost:
+                raise hx.ReadError("fake connection lost mid-stream")
 
         async def __aiter__(self) -> Any:
             for piece in pieces:
                 yield piece
-            raise hx.ReadError("fake connection lost mid-stream")
+            if lost:
+                raise hx.ReadError("fake connection lost mid-stream")
 
-    return CutStream()
+    return EventStream()
 
 
 class FakeOpenAI:
@@ -212,10 +215,12 @@ class FakeOpenAI:
 
         hx = httpx_module()
         headers = {"content-type": "text/event-stream", "x-request-id": self._id("req")}
+        pieces = list(gen())
         if cut_after is not None:
-            pieces = list(gen())[:cut_after]
-            return hx.Response(200, headers=headers, stream=_cut_stream(hx, pieces))
-        return hx.Response(200, headers=headers, content=b"".join(gen()))
+            return hx.Response(
+                200, headers=headers, stream=_event_by_event(hx, pieces[:cut_after], lost=True)
+            )
+        return hx.Response(200, headers=headers, stream=_event_by_event(hx, pieces))
 
     # -- chat -------------------------------------------------------------------------------------
     def _chat(self, body: dict[str, Any], model: str) -> Any:

@@ -1,4 +1,4 @@
-"""The usage chunk we ask for is taken off the event stream before the SDK parses it; a stream's
+"""The usage chunk we ask for is taken off the body before the SDK decodes it; a stream's
 record keeps no SDK object; spellings and placements the quick check misses are still counted
 once."""
 
@@ -54,12 +54,12 @@ async def test_injected_usage_chunk_is_never_parsed_by_the_sdk(api: Api, records
 
 
 async def test_injected_usage_event_is_parsed_on_the_loop(api: Api, records) -> None:
-    """The caller's thread recognises the usage-only event by its text and queues that text;
-    the background loop parses it when the record is built."""
+    """The caller's thread recognises the usage-only event by its bytes and queues them; the
+    background loop parses them when the record is built."""
     with loop_held() as queued:
         await api.drain(await api.call(_stream))
     [item] = queued
-    [event] = [x for x in item if type(x) is str and '"usage"' in x]
+    [event] = [x for x in item if type(x) is bytes and b'"usage"' in x]
     assert json.loads(event)["usage"]["completion_tokens"] == 24
     [rec] = records()
     assert rec.output_tokens == 24
@@ -67,8 +67,8 @@ async def test_injected_usage_event_is_parsed_on_the_loop(api: Api, records) -> 
 
 @pytest.mark.parametrize("ask", [False, True], ids=["injected", "asked"])
 def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> None:
-    """The usage filter on the SDK's stream holds it only weakly: a read-out stream (its
-    response and buffers) goes as soon as the caller lets go, as it does uninstrumented.
+    """Nothing we set on the SDK's stream points back at it: a read-out stream (its response
+    and buffers) goes as soon as the caller lets go, as it does uninstrumented.
     (Sync only: an async SDK stream waits for the event loop to close its generators.)"""
     client = fake_openai_client()
     extra = {"stream_options": {"include_usage": True}} if ask else {}
@@ -87,7 +87,7 @@ def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> No
 
 
 async def test_an_injected_stream_is_read_through_the_sdks_own_iterator(api: Api, records) -> None:
-    """Our event filter watches the stream: the caller holds the SDK's own stream, and its
+    """Our strip feeds the stream's decoder: the caller holds the SDK's own stream, and its
     iterator is the SDK's, with no step of ours per chunk."""
     import openai
 
@@ -104,7 +104,7 @@ async def test_an_injected_stream_is_read_through_the_sdks_own_iterator(api: Api
 
 
 async def test_usage_asked_for_by_the_caller_is_parsed_as_before(api: Api, records) -> None:
-    """No injection, no filter: the caller's own usage chunk reaches it as a parsed model."""
+    """No injection, no strip: the caller's own usage chunk reaches it as a parsed model."""
     parsed = _count_parses(api)
     seen = await api.drain(
         await api.call(
@@ -212,14 +212,14 @@ async def test_compact_usage_chunk_is_hidden_unparsed_and_counted_once(
     kind: str, instrumented, records
 ) -> None:
     """OpenAI's own spelling: the caller sees only chunks with choices, the record has the
-    usage, and the caller's thread queued the usage event as text."""
+    usage, and the caller's thread queued the usage event as its bytes, unparsed."""
     api = Api(kind, _Compact())
     with loop_held() as queued:
         seen = await api.drain(await api.call(_stream))
     assert seen
     assert all(chunk.choices for chunk in seen)
     [item] = queued
-    assert [x for x in item if type(x) is str and x.startswith('{"id"')]
+    assert [x for x in item if type(x) is bytes and x.startswith(b'{"id"')]
     [rec] = records()
     assert (rec.usage_available, rec.output_tokens, rec.response_model) == (True, 24, "gpt-4o-mini")
 
@@ -266,9 +266,10 @@ async def test_usage_written_as_openai_does_is_hidden_and_counted_once(
     assert (rec.usage_available, rec.output_tokens, rec.status) == (True, 24, "ok")
 
 
-def test_the_sdk_streams_read_their_events_where_the_filter_sits() -> None:
-    """The usage filter sits on ``_iter_events``; it is only relied on (and the proxy spared its
-    per-chunk look) where the stream's generator reads its events from there."""
+def test_the_sdk_streams_read_their_bytes_where_the_strip_sits() -> None:
+    """The strip stands in for the stream's ``_decoder``; it is only relied on (and the proxy
+    spared its per-chunk look) where the stream's generator reads its events from
+    ``_iter_events`` and that feeds ``_decoder`` the response's bytes."""
     import openai
 
     class ReadsElsewhere:
@@ -278,9 +279,17 @@ def test_the_sdk_streams_read_their_events_where_the_filter_sits() -> None:
         def __stream__(self) -> Iterator[Any]:
             yield from ()
 
+    class DecodesElsewhere:
+        def _iter_events(self) -> Iterator[Any]:
+            yield from ()
+
+        def __stream__(self) -> Iterator[Any]:
+            yield from self._iter_events()
+
     assert _reads_iter_events(openai.Stream)
     assert _reads_iter_events(openai.AsyncStream)
     assert not _reads_iter_events(ReadsElsewhere)
+    assert not _reads_iter_events(DecodesElsewhere)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -144,8 +144,8 @@ async def test_stream_is_still_an_sdk_stream(api: Api, records, ask: bool) -> No
 
 
 async def test_a_stream_we_ask_usage_of_is_the_sdks_own_object(api: Api, records) -> None:
-    """Where our filter on its events watches the stream, the caller gets the very object the
-    SDK made (no proxy): its type, its identity, its methods."""
+    """Where our strip feeds the stream's decoder, the caller gets the very object the SDK made
+    (no proxy): its type, its identity, its methods."""
     stream = await api.call(_chat())
     assert type(stream) is (openai.AsyncStream if api.is_async else openai.Stream)
     await api.drain(stream)

@@ -1,0 +1,198 @@
+"""A stream whose usage we ask for is stripped where its bytes enter the SDK's SSE decoder:
+wherever the network splits the body, and whichever line ends the server writes, the caller
+gets the chunks it would have had without us, and the record gets the usage once."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from collections.abc import Callable
+from typing import Any
+
+import openai
+import pytest
+
+import ai_tokentrace
+from ai_tokentrace.integrations._openai_streams import StreamProxy
+from ai_tokentrace.testing.fake_openai import httpx_module
+
+from .conftest import MESSAGES
+
+pytestmark = pytest.mark.usefixtures("instrumented", "no_budget_watching")
+
+_USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+_COMPACT = (",", ":")
+
+
+def _chunk(delta: dict[str, Any], finish: str | None, asked: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    if asked:
+        body["usage"] = None
+    body["obfuscation"] = "Zq1"
+    return body
+
+
+def _wire(asked: bool, end: str = "\n") -> bytes:
+    """A chat stream as OpenAI writes it (compact JSON), with usage when ``asked``."""
+    chunks = [
+        _chunk({"role": "assistant", "content": ""}, None, asked),
+        _chunk({"content": "Hi"}, None, asked),
+        _chunk({"content": " there"}, None, asked),
+        _chunk({}, "stop", asked),
+    ]
+    if asked:
+        chunks.append({**_chunk({}, None, False), "choices": [], "usage": _USAGE})
+    events = [json.dumps(c, separators=_COMPACT) for c in chunks] + ["[DONE]"]
+    return "".join(f"data: {e}{end}{end}" for e in events).encode()
+
+
+def _client(kind: str, reads: Callable[[bytes], list[bytes]]) -> Any:
+    """A real client whose server answers as OpenAI does (usage only when asked), in ``reads``."""
+    hx = httpx_module()
+
+    class Body(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, pieces: list[bytes]) -> None:
+            self.pieces = pieces
+
+        def __iter__(self) -> Any:
+            yield from self.pieces
+
+        async def __aiter__(self) -> Any:
+            for piece in self.pieces:
+                yield piece
+
+    def handle(request: Any) -> Any:
+        body = _wire(b"include_usage" in request.content, handle.end)  # type: ignore[attr-defined]
+        headers = {"content-type": "text/event-stream"}
+        return hx.Response(200, headers=headers, stream=Body(reads(body)))
+
+    handle.end = "\n"  # type: ignore[attr-defined]
+    transport = hx.MockTransport(handle)
+    if kind == "async":
+        http: Any = hx.AsyncClient(transport=transport)
+        client: Any = openai.AsyncOpenAI(api_key="sk-test", http_client=http, max_retries=0)
+    else:
+        client = openai.OpenAI(api_key="sk-test", http_client=hx.Client(transport=transport))
+    client.handle = handle
+    return client
+
+
+def _read(kind: str, client: Any, stop_after: int | None = None) -> list[dict[str, Any]]:
+    """The caller's chunks, as ``to_dict()`` gives them."""
+
+    def create() -> Any:
+        return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+
+    if kind == "sync":
+        out = []
+        for chunk in create():
+            out.append(chunk.to_dict())
+            if stop_after is not None and len(out) == stop_after:
+                break
+        return out
+
+    async def drain() -> list[dict[str, Any]]:
+        got = []
+        async for chunk in await create():
+            got.append(chunk.to_dict())
+            if stop_after is not None and len(got) == stop_after:
+                break
+        return got
+
+    return asyncio.run(drain())
+
+
+def _bare(kind: str, end: str = "\n") -> list[dict[str, Any]]:
+    ai_tokentrace.uninstrument()
+    client = _client(kind, lambda body: [body])
+    client.handle.end = end
+    try:
+        return _read(kind, client)
+    finally:
+        ai_tokentrace.instrument(integrations=["openai"])
+
+
+def _in_two(at: int) -> Callable[[bytes], list[bytes]]:
+    return lambda body: [body[:at], body[at:]]
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_chunks_and_record_are_right_wherever_the_body_splits_in_two(end: str, records) -> None:
+    """Every split point of the body into two reads (every seventh for CR line ends)."""
+    bare = _bare("sync", end)
+    size = len(_wire(True, end))
+    points = range(1, size) if end == "\n" else range(1, size, 7)
+    for at in points:
+        client = _client("sync", _in_two(at))
+        client.handle.end = end
+        assert _read("sync", client) == bare, f"split at {at}"
+    recs = records()
+    assert len(recs) == len(points)
+    assert {(r.status, r.input_tokens, r.output_tokens) for r in recs} == {("ok", 12, 3)}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_a_body_read_byte_by_byte_gives_the_same_chunks(kind: str, end: str, records) -> None:
+    bare = _bare(kind, end)
+    client = _client(kind, lambda body: [body[i : i + 1] for i in range(len(body))])
+    client.handle.end = end
+    assert _read(kind, client) == bare
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_injected_chunks_carry_no_usage_field(kind: str, records) -> None:
+    """The ``"usage":null`` asking for usage adds to every chunk is cut out with the usage-only
+    chunk: ``to_dict()`` has no ``usage`` key, as without us."""
+    seen = _read(kind, _client(kind, lambda body: [body]))
+    assert seen == _bare(kind)
+    assert all("usage" not in chunk for chunk in seen)
+    [rec] = records()
+    assert rec.output_tokens == 3
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_usage_that_arrived_counts_though_the_caller_stopped_early(kind: str, records) -> None:
+    """The whole body came in one read: its usage reached the client, so the record is whole
+    even if the caller stops after one chunk."""
+    assert len(_read(kind, _client(kind, lambda body: [body]), stop_after=1)) == 1
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_caller_stopping_before_usage_arrived_is_partial(kind: str, records) -> None:
+    def event_by_event(body: bytes) -> list[bytes]:
+        return [e + b"\n\n" for e in body.split(b"\n\n") if e]
+
+    assert len(_read(kind, _client(kind, event_by_event), stop_after=1)) == 1
+    gc.collect()  # the SDK's stream and its suspended generator hold each other
+    [rec] = records()
+    assert (rec.status, rec.usage_available) == ("partial", False)
+
+
+def test_a_client_with_its_own_sse_decoder_keeps_it_and_gets_the_proxy(records) -> None:
+    """Only the SDK's own text decoder is fed through the strip; with another, the proxy hides
+    the usage chunk after parsing, and the count is the same."""
+    from openai._streaming import SSEDecoder
+
+    class OwnDecoder(SSEDecoder):
+        pass
+
+    client = _client("sync", lambda body: [body])
+    client._make_sse_decoder = OwnDecoder
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    assert isinstance(stream, StreamProxy)
+    assert type(stream._decoder) is OwnDecoder
+    assert all(chunk.choices for chunk in stream)
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 3)
