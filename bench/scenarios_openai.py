@@ -6,7 +6,8 @@ Chunks are written as OpenAI writes them: compact JSON with an ``obfuscation`` p
 ``"usage":null`` on each once usage is asked for. "openai chat stream" is a stream whose caller
 did not ask for usage: ai-tokentrace asks for it, so the server also sends those nulls and the
 usage event (the peer records no usage there). "... include_usage" is the same traffic for
-both: the caller asked for usage itself.
+both: the caller asked for usage itself. "..., event a read" is the first with the body read
+one event at a time, as from a server that flushes each (the mock otherwise gives it at once).
 """
 
 from __future__ import annotations
@@ -97,31 +98,48 @@ _DONE = b"data: [DONE]\n\n"
 _MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 
-def _handler(hx: Any) -> Callable[[Any], Any]:
+def _events(body: bytes) -> list[bytes]:
+    return [event + b"\n\n" for event in body.split(b"\n\n") if event]
+
+
+def _handler(hx: Any, by_event: bool = False) -> Callable[[Any], Any]:
+    """The canned server. ``by_event``: a stream's body comes one event a read, as from a server
+    that flushes each event (the mock transport otherwise hands the whole body over at once)."""
     json_headers = {"content-type": "application/json", "x-request-id": "req_bench"}
     sse_headers = {"content-type": "text/event-stream", "x-request-id": "req_bench"}
+    asked, plain = _STREAM_USAGE + _USAGE_CHUNK + _DONE, _STREAM + _DONE
+    reads = {asked: _events(asked), plain: _events(plain)}
+
+    class Reads(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, pieces: list[bytes]) -> None:
+            self.pieces = pieces
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(self.pieces)
+
+        async def __aiter__(self) -> Any:
+            for piece in self.pieces:
+                yield piece
 
     def handle(request: Any) -> Any:
         content = request.content
         if b'"stream":true' in content.replace(b" ", b""):
-            body = (
-                _STREAM_USAGE + _USAGE_CHUNK + _DONE
-                if b"include_usage" in content
-                else _STREAM + _DONE
-            )
+            body = asked if b"include_usage" in content else plain
+            if by_event:
+                return hx.Response(200, headers=sse_headers, stream=Reads(reads[body]))
             return hx.Response(200, headers=sse_headers, content=body)
         return hx.Response(200, headers=json_headers, content=_CHAT)
 
     return handle
 
 
-def _clients() -> tuple[Any, Any]:
+def _clients(by_event: bool = False) -> tuple[Any, Any]:
     import openai
 
     from ai_tokentrace.testing.fake_openai import httpx_module
 
     hx = httpx_module()
-    transport = hx.MockTransport(_handler(hx))
+    transport = hx.MockTransport(_handler(hx, by_event))
     sync = openai.OpenAI(
         api_key="sk-bench", http_client=hx.Client(transport=transport), max_retries=0
     )
@@ -159,6 +177,7 @@ def _peer_factory() -> Callable[[], contextlib.AbstractContextManager[None]] | N
 
 def scenarios() -> list[dict[str, Any]]:
     sync, aclient = _clients()
+    by_event, _ = _clients(by_event=True)
     peer = _peer_factory()
 
     def chat_sync() -> Any:
@@ -167,6 +186,14 @@ def scenarios() -> list[dict[str, Any]]:
     def chat_stream() -> int:
         n = 0
         for _ in sync.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES, stream=True):
+            n += 1
+        return n
+
+    def chat_stream_by_event() -> int:
+        n = 0
+        for _ in by_event.chat.completions.create(
+            model="gpt-4o-mini", messages=_MESSAGES, stream=True
+        ):
             n += 1
         return n
 
@@ -197,39 +224,35 @@ def scenarios() -> list[dict[str, Any]]:
         {"name": "openai chat sync", "call": chat_sync, "peer": peer},
         {"name": "openai chat stream", "call": chat_stream, "peer": peer},
         {"name": "openai chat stream include_usage", "call": chat_stream_usage, "peer": peer},
+        {"name": "openai chat stream, event a read", "call": chat_stream_by_event, "peer": peer},
         {"name": "openai chat async", "call": chat_async, "peer": peer},
         {"name": "openai chat stream async", "call": chat_stream_async, "peer": peer},
     ]
 
 
 class _Response:
+    """The httpx response a stream reads its body from: one read, as the mock transport gives."""
+
     headers: dict[str, str] = {"x-request-id": "req_bench"}
 
+    def __init__(self, body: bytes) -> None:
+        self._body = body
 
-_RESPONSE = _Response()
-
-
-class _FakeEvent:
-    """A server-sent event as the SDK's decoder hands it over."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: str) -> None:
-        self._data = data
-
-    @property
-    def data(self) -> str:
-        return self._data
+    def iter_bytes(self) -> Iterator[bytes]:
+        return iter((self._body,))
 
 
 class _FakeRawStream:
     """Stands in for ``openai.Stream``: its generator reads its events through ``_iter_events``,
-    as the SDK's does, and yields a pre-parsed chunk for each (no HTTP, no JSON parsing)."""
+    which feeds the SDK's own SSE decoder the response's bytes, as the SDK's does, and yields a
+    pre-parsed chunk for each event (no HTTP, no JSON parsing)."""
 
-    def __init__(self, events: list[_FakeEvent], chunks: list[Any]) -> None:
-        self._events = events
+    def __init__(self, body: bytes, chunks: list[Any]) -> None:
+        from openai._streaming import SSEDecoder
+
+        self._decoder = SSEDecoder()
         self._chunks = chunks
-        self.response = _RESPONSE
+        self.response = _Response(body)
         self._iterator = self.__stream__()
 
     def __iter__(self) -> Any:
@@ -239,7 +262,7 @@ class _FakeRawStream:
         return next(self._iterator)
 
     def _iter_events(self) -> Any:
-        return iter(self._events)
+        yield from self._decoder.iter_bytes(self.response.iter_bytes())
 
     def __stream__(self) -> Any:
         chunks = iter(self._chunks)
@@ -278,11 +301,13 @@ def hot_path() -> list[dict[str, Any]]:
     def stub(*a: Any, **k: Any) -> Any:
         return completion
 
-    lines = [
-        line[6:].decode() for line in (_STREAM_USAGE + _USAGE_CHUNK + _DONE).split(b"\n\n") if line
+    # what a bare caller is sent, and what the SDK parses of it (also all it parses of ours)
+    bare_body, ours_body = _STREAM + _DONE, _STREAM_USAGE + _USAGE_CHUNK + _DONE
+    chunks = [
+        ChatCompletionChunk.construct(**json.loads(line[6:]))
+        for line in bare_body.split(b"\n\n")
+        if line and not line.endswith(b"[DONE]")
     ]
-    events = [_FakeEvent(line) for line in lines]
-    chunks = [ChatCompletionChunk.construct(**json.loads(line)) for line in lines[:-1]]
 
     def bare_call() -> Any:
         return stub(*args, **kwargs)
@@ -294,12 +319,16 @@ def hot_path() -> list[dict[str, Any]]:
     call.injected = True
 
     def bare_stream() -> int:
-        return sum(1 for _ in _FakeRawStream(events, chunks))
+        return sum(1 for _ in _FakeRawStream(bare_body, chunks))
 
     def ours_stream() -> int:
-        return sum(1 for _ in _openai_streams.watch(_FakeRawStream(events, chunks), call))
+        return sum(1 for _ in _openai_streams.watch(_FakeRawStream(ours_body, chunks), call))
 
     return [
         {"name": "openai create (wrapper + emit)", "bare": bare_call, "ours": ours_call},
-        {"name": "openai stream of 10 chunks (watched)", "bare": bare_stream, "ours": ours_stream},
+        {
+            "name": "openai stream of 9 chunks, SSE decoded (watched)",
+            "bare": bare_stream,
+            "ours": ours_stream,
+        },
     ]
