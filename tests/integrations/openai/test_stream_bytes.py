@@ -196,3 +196,27 @@ def test_a_client_with_its_own_sse_decoder_keeps_it_and_gets_the_proxy(records) 
     assert all(chunk.choices for chunk in stream)
     [rec] = records()
     assert (rec.status, rec.output_tokens) == ("ok", 3)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_stream_made_before_uninstrument_is_still_stripped(kind: str, records) -> None:
+    """The strip is the stream's own decoder from the start: ``uninstrument()`` between
+    ``create()`` and the first chunk leaves the caller's chunks as a bare caller's."""
+    client = _client(kind, lambda body: [body])
+    create = client.chat.completions.create
+
+    async def adrain() -> list[dict[str, Any]]:
+        stream = await create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        ai_tokentrace.uninstrument()
+        return [chunk.to_dict() async for chunk in stream]
+
+    if kind == "sync":
+        stream = create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        ai_tokentrace.uninstrument()
+        seen = [chunk.to_dict() for chunk in stream]
+    else:
+        seen = asyncio.run(adrain())
+    ai_tokentrace.instrument(integrations=["openai"])
+    assert seen == _bare(kind)
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 3)
