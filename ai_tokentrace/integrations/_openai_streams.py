@@ -137,9 +137,9 @@ _KEY_END = len(_KEY)
 _CR = b"\r"
 _END = b"\n\n"  # an event's end once line ends are LF: its last line's LF, then a blank line
 _NULL = (b":null", b": null")  # the value after the key, compact (OpenAI) or spaced
-_NULL_MEMBER = (
-    b',"usage":null'  # OpenAI's, after the choices: no JSON value can follow ``,"usage":``
-)
+# OpenAI's null, after the choices: ``,"usage":`` can only start a member (no JSON value follows
+# a comma and a string with a colon), and a null is a whole value
+_NULL_MEMBER = b',"usage":null'
 _OBJECT = (b":{", b": {")
 _VALUE = re.compile(rb"[ \t]*:[ \t]*(\{|null(?=[ \t]*[,}]))")  # any other spacing of the two
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
