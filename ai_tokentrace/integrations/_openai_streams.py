@@ -131,7 +131,8 @@ def _finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -
 # ``"usage":null`` the server adds to every other chunk because we asked is cut out too: the
 # caller's chunks are the ones it would have had (``to_dict()`` included). Searching bytes is
 # C; the SDK's line splitter is a regex run over every byte and its parser builds a model field
-# per chunk. Per network read: one search for the key, and a look at what follows it.
+# per chunk. Per network read of one chunk (the usual read): one split at OpenAI's null, two
+# checks that nothing else names usage, and one join.
 _KEY = b'"usage"'
 _KEY_END = len(_KEY)
 _CR = b"\r"
