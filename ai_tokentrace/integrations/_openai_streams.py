@@ -88,8 +88,8 @@ class StreamState:
         self.call = call
         self.payload: Any = None  # the object holding usage, once seen
         # or what a record needs of it: read off a parsed chunk (which is then let go), or the
-        # usage event's JSON, as text or as we parsed it (read on the loop)
-        self.detached: Detached | dict[str, Any] | bytes | str | None = None
+        # usage event's JSON, as its bytes or as we parsed it (read on the loop)
+        self.detached: Detached | dict[str, Any] | bytes | None = None
         self.response_id: str | None = None  # Responses: from response.created
         self.failed = False  # Responses: response.failed seen
         self.error: str | None = None  # Responses: an error event's code

@@ -437,14 +437,14 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
 
 def _submit_detached(
     call: _Call,
-    detached: Detached | dict[str, Any] | bytes | str,
+    detached: Detached | dict[str, Any] | bytes,
     status: str,
     error_type: str | None,
     request_id: Any,
     streamed: bool,
 ) -> None:
     """Hand off a call from what :func:`detach` read off its response (which is not kept), or
-    from a usage chunk's JSON (text, or parsed), which the builder detaches on the loop.
+    from a usage chunk's JSON (its bytes, or parsed), which the builder detaches on the loop.
     ``request_id``: the id, or the response headers the loop reads it from."""
     _capture.submit_snapshot(
         (
@@ -468,7 +468,7 @@ def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
     op = call.operation
     if request_id is not None and type(request_id) is not str:
         request_id = header_request_id(request_id)
-    if type(detached) is bytes or type(detached) is str:
+    if type(detached) is bytes:
         try:
             detached = json.loads(detached)
         except ValueError:  # pragma: no cover - only JSON the hot path looked at comes here
