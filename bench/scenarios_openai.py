@@ -105,28 +105,21 @@ def _events(body: bytes) -> list[bytes]:
 def _handler(hx: Any, by_event: bool = False) -> Callable[[Any], Any]:
     """The canned server. ``by_event``: a stream's body comes one event a read, as from a server
     that flushes each event (the mock transport otherwise hands the whole body over at once)."""
+    from ai_tokentrace.testing.fake_openai import _event_by_event
+
     json_headers = {"content-type": "application/json", "x-request-id": "req_bench"}
     sse_headers = {"content-type": "text/event-stream", "x-request-id": "req_bench"}
     asked, plain = _STREAM_USAGE + _USAGE_CHUNK + _DONE, _STREAM + _DONE
     reads = {asked: _events(asked), plain: _events(plain)}
-
-    class Reads(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, pieces: list[bytes]) -> None:
-            self.pieces = pieces
-
-        def __iter__(self) -> Iterator[bytes]:
-            return iter(self.pieces)
-
-        async def __aiter__(self) -> Any:
-            for piece in self.pieces:
-                yield piece
 
     def handle(request: Any) -> Any:
         content = request.content
         if b'"stream":true' in content.replace(b" ", b""):
             body = asked if b"include_usage" in content else plain
             if by_event:
-                return hx.Response(200, headers=sse_headers, stream=Reads(reads[body]))
+                return hx.Response(
+                    200, headers=sse_headers, stream=_event_by_event(hx, reads[body])
+                )
             return hx.Response(200, headers=sse_headers, content=body)
         return hx.Response(200, headers=json_headers, content=_CHAT)
 

@@ -16,6 +16,7 @@ the process. Special models: ``fake-error-<status>`` answers with that HTTP erro
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import re
@@ -88,23 +89,33 @@ def _is_reasoning(model: str) -> bool:
     return bool(re.match(r"^(o\d|gpt-5)", model))
 
 
-def _event_by_event(hx: Any, pieces: list[bytes], lost: bool = False) -> Any:
-    """A response body (sync and async) that sends ``pieces`` one read each, as a server that
-    flushes every event does; ``lost``: then loses the connection."""
+@functools.cache
+def _body_class(hx: Any) -> Any:
+    """The response body class for ``hx`` (one class, not one a response)."""
 
-    class EventStream(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
+    class Reads(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, pieces: list[bytes], lost: bool) -> None:
+            self.pieces = pieces
+            self.lost = lost
+
         def __iter__(self) -> Iterator[bytes]:
-            yield from pieces
-            if lost:
+            yield from self.pieces
+            if self.lost:
                 raise hx.ReadError("fake connection lost mid-stream")
 
         async def __aiter__(self) -> Any:
-            for piece in pieces:
+            for piece in self.pieces:
                 yield piece
-            if lost:
+            if self.lost:
                 raise hx.ReadError("fake connection lost mid-stream")
 
-    return EventStream()
+    return Reads
+
+
+def _event_by_event(hx: Any, pieces: list[bytes], lost: bool = False) -> Any:
+    """A response body (sync and async) that sends ``pieces`` one read each, as a server that
+    flushes every event does; ``lost``: then loses the connection."""
+    return _body_class(hx)(pieces, lost)
 
 
 class FakeOpenAI:

@@ -15,7 +15,7 @@ import pytest
 
 import ai_tokentrace
 from ai_tokentrace.integrations._openai_streams import StreamProxy
-from ai_tokentrace.testing.fake_openai import httpx_module
+from ai_tokentrace.testing.fake_openai import _event_by_event, httpx_module
 
 from .conftest import MESSAGES
 
@@ -57,21 +57,10 @@ def _client(kind: str, reads: Callable[[bytes], list[bytes]]) -> Any:
     """A real client whose server answers as OpenAI does (usage only when asked), in ``reads``."""
     hx = httpx_module()
 
-    class Body(hx.SyncByteStream, hx.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, pieces: list[bytes]) -> None:
-            self.pieces = pieces
-
-        def __iter__(self) -> Any:
-            yield from self.pieces
-
-        async def __aiter__(self) -> Any:
-            for piece in self.pieces:
-                yield piece
-
     def handle(request: Any) -> Any:
         body = _wire(b"include_usage" in request.content, handle.end)  # type: ignore[attr-defined]
         headers = {"content-type": "text/event-stream"}
-        return hx.Response(200, headers=headers, stream=Body(reads(body)))
+        return hx.Response(200, headers=headers, stream=_event_by_event(hx, reads(body)))
 
     handle.end = "\n"  # type: ignore[attr-defined]
     transport = hx.MockTransport(handle)
