@@ -145,9 +145,13 @@ _OBJECT = (b":{", b": {")
 _VALUE = re.compile(rb"[ \t]*:[ \t]*(\{|null(?=[ \t]*[,}]))")  # any other spacing of the two
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _DONE = (b"data: [DONE]", b"data:[DONE]")
-_LAST = b"data: [DONE]\n\n"  # how OpenAI ends a body: the read that ends so ends the stream
 _ERROR = b'data: {"error"'  # as OpenAI writes an error event (one spelled otherwise: abandoned)
 _ERROR_AT = 8  # where a read starting with an error event has the ``e`` of ``error``
+
+
+def _lf(data: bytes) -> bytes:
+    """CRLF and CR line ends made LF: the SSE decoder reads all three as one line end."""
+    return data.replace(b"\r\n", b"\n").replace(_CR, b"\n")
 
 
 def _whole_events(data: bytes) -> tuple[bytes, bytes]:
@@ -158,7 +162,7 @@ def _whole_events(data: bytes) -> tuple[bytes, bytes]:
     if _CR in data:
         if data.endswith(_CR):
             data, tail = data[:-1], _CR
-        data = data.replace(b"\r\n", b"\n").replace(_CR, b"\n")
+        data = _lf(data)
     if data.endswith(_END):
         return data, tail
     end = data.rfind(_END) + 2
@@ -221,8 +225,8 @@ def _through(state: StreamState, data: bytes) -> bytes:
     is left naming usage (the usage object, another spelling) is looked at one by one.
     """
     try:
-        if _CR in data:  # whole events all the same; the decoder reads CR, CRLF and LF alike
-            data = data.replace(b"\r\n", b"\n").replace(_CR, b"\n")
+        if _CR in data:  # whole events all the same
+            data = _lf(data)
         data = data.replace(_NULL_MEMBER, b"")  # the rest of OpenAI's nulls, in one pass of C
         at = data.rfind(_KEY)
         pieces = []
@@ -258,10 +262,11 @@ def _through(state: StreamState, data: bytes) -> bytes:
 
 
 def _let_go(state: StreamState, last: bytes) -> None:
-    """The SDK let go of the body after ``last`` (the last events it was given): past
+    """``last`` is the last read the SDK was given, or one that may end the body: past
     ``[DONE]`` the stream ended; on an error event the SDK raised APIError; after any other
     the stream was dropped, and the state records it as abandoned once nothing holds it.
-    Looking only at the last read keeps these checks out of the per-read loop."""
+    The loops ask only of a read ending in ``]`` or starting with ``{"e``, and once more when
+    the SDK lets go, which keeps these searches out of the per-read work."""
     if _DONE[0] in last or _DONE[1] in last:
         state.finalise(True)
         return
@@ -276,16 +281,6 @@ def _let_go(state: StreamState, last: bytes) -> None:
     if type(body) is dict and body.get("error"):
         state.error = "APIError"
         state.finalise(False)
-
-
-def _ended(state: StreamState, data: bytes) -> None:
-    """A read that may be the last: ``[DONE]`` at its end, or an error event at its start.
-    Seen as it passes, the end needs no wait for the SDK to let go of its decoder (which an
-    async SDK does a loop iteration later)."""
-    if data.endswith(_LAST):
-        state.finalise(True)
-    elif data.startswith(_ERROR):
-        _let_go(state, data)
 
 
 def _broken(state: StreamState, exc: BaseException) -> None:
@@ -323,8 +318,8 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes]) -> Iterator[bytes]:
                 data = _through(state, data)
             last = data
             if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-                _ended(state, data)  # ``]`` of [DONE], ``e`` of error: without waiting
-            yield data
+                _let_go(state, data)  # may end with [DONE] or start with an error: the end,
+            yield data  # seen as it passes (an async SDK lets go of its decoder a loop later)
         if held:
             yield held
     except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
@@ -379,7 +374,7 @@ class _AsyncStripUsage:
                 data = _through(state, data)
             self._last = data
             if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-                _ended(state, data)  # an async SDK lets go of its decoder later
+                _let_go(state, data)  # as in _strip_usage
             return data
 
     def __del__(self) -> None:
@@ -448,7 +443,7 @@ def _strip_usage_bytes(stream: Any, state: StreamState) -> bool:
     if type(values) is not dict or not _reads_iter_events(type(stream)):
         return False
     decoder = values.get("_decoder")
-    if type(decoder).__name__ != "SSEDecoder" or not callable(getattr(decoder, "iter_bytes", None)):
+    if type(decoder).__name__ != "SSEDecoder":
         return False
     values["_decoder"] = _StrippingDecoder(decoder, state)
     values[_STATE] = state
