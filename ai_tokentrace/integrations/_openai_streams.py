@@ -301,6 +301,21 @@ def _broken(state: StreamState, exc: BaseException) -> None:
     state.finalise(False, exc)
 
 
+def _cleaned(state: StreamState, data: bytes) -> bytes:
+    """One read of whole events as the decoder is to get it. The usual read (one chunk with
+    OpenAI's null) is cut here in one step; any other naming usage goes to :func:`_through`.
+    A read that may end the body (ending in ``]``, starting with ``{"e``) is looked at as it
+    passes: an async SDK lets go of its decoder only a loop iteration later."""
+    head, null, tail = data.rpartition(_NULL_MEMBER)
+    if null and _KEY not in head and _KEY not in tail:
+        data = head + tail
+    elif null or _KEY in data:
+        data = _through(state, data)
+    if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
+        _let_go(state, data)
+    return data
+
+
 def _strip_usage(state: StreamState, reads: Iterator[bytes]) -> Iterator[bytes]:
     """Between the response's bytes and the SDK's SSE decoder: whole events only, through
     :func:`_through`. A read of whole LF-ended events (every one OpenAI sends) goes as it is."""
@@ -311,15 +326,8 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes]) -> Iterator[bytes]:
                 data, held = _whole_events(held + data)
                 if not data:
                     continue
-            head, null, tail = data.rpartition(_NULL_MEMBER)
-            if null and _KEY not in head and _KEY not in tail:
-                data = head + tail  # one chunk with OpenAI's null, the usual read
-            elif null or _KEY in data:
-                data = _through(state, data)
-            last = data
-            if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-                _let_go(state, data)  # may end with [DONE] or start with an error: the end,
-            yield data  # seen as it passes (an async SDK lets go of its decoder a loop later)
+            last = data = _cleaned(state, data)
+            yield data
         if held:
             yield held
     except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
@@ -367,14 +375,7 @@ class _AsyncStripUsage:
                 data, self._held = _whole_events(self._held + data)
                 if not data:
                     continue
-            head, null, tail = data.rpartition(_NULL_MEMBER)
-            if null and _KEY not in head and _KEY not in tail:
-                data = head + tail  # as in _strip_usage
-            elif null or _KEY in data:
-                data = _through(state, data)
-            self._last = data
-            if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-                _let_go(state, data)  # as in _strip_usage
+            self._last = data = _cleaned(state, data)
             return data
 
     def __del__(self) -> None:
