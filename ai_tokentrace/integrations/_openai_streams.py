@@ -220,9 +220,9 @@ def _through(state: StreamState, data: bytes) -> bytes:
     chunk last in a stream. The key's text is the key (inside a JSON string every quote is
     escaped); a null goes with the comma before it (no member can be first there: OpenAI
     writes the choices first); a usage object's event goes to :func:`_took`. What this cannot
-    place is left as it is, for the SDK. A read of one chunk with OpenAI's null (the usual read)
-    is cut by the caller in one step; in any other, OpenAI's nulls go in one pass of C, and what
-    is left naming usage (the usage object, another spelling) is looked at one by one.
+    place is left as it is, for the SDK. OpenAI's nulls go in one pass of C, and what is left
+    naming usage (the usage object, another spelling) is looked at one by one (the usual read,
+    one chunk with OpenAI's null, is cut by :func:`_cleaned` without coming here).
     """
     try:
         if _CR in data:  # whole events all the same
@@ -267,6 +267,8 @@ def _let_go(state: StreamState, last: bytes) -> None:
     the stream was dropped, and the state records it as abandoned once nothing holds it.
     The loops ask only of a read ending in ``]`` or starting with ``{"e``, and once more when
     the SDK lets go, which keeps these searches out of the per-read work."""
+    if state.done:  # seen as it passed: the SDK letting go has nothing to add
+        return
     if _DONE[0] in last or _DONE[1] in last:
         state.finalise(True)
         return
