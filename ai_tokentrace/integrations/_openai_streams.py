@@ -145,6 +145,7 @@ _OBJECT = (b":{", b": {")
 _VALUE = re.compile(rb"[ \t]*:[ \t]*(\{|null(?=[ \t]*[,}]))")  # any other spacing of the two
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _DONE = (b"data: [DONE]", b"data:[DONE]")
+_DONE_LAST = b"data: [DONE]\n\n"  # how OpenAI ends a body: found without a search
 _ERROR = b'data: {"error"'  # as OpenAI writes an error event (one spelled otherwise: abandoned)
 _ERROR_AT = 8  # where a read starting with an error event has the ``e`` of ``error``
 
@@ -269,7 +270,7 @@ def _let_go(state: StreamState, last: bytes) -> None:
     the SDK lets go, which keeps these searches out of the per-read work."""
     if state.done:  # seen as it passed: the SDK letting go has nothing to add
         return
-    if _DONE[0] in last or _DONE[1] in last:
+    if last.endswith(_DONE_LAST) or _DONE[0] in last or _DONE[1] in last:
         state.finalise(True)
         return
     at = last.find(_ERROR)
