@@ -8,7 +8,10 @@ Two ways in, both on the caller's thread:
   of a call outside any scope with no budget watching: one tuple and one queue append. It
   keeps no SDK object alive: measured on a real SDK call, holding the response (or even just
   its pydantic ``usage``) until the loop gets to it costs the caller more than everything else
-  ours does, because the next call can no longer reuse that memory while it is still warm.
+  ours does, because the next call can no longer reuse that memory while it is still warm; and
+  with the collector on, SDK objects waiting a batch of calls in the queue age into its old
+  generations and make full collections more frequent (``bench/overhead.py``'s collector
+  figures), so a snapshot holds counts, strings and dicts of them.
 * :func:`emit` builds the :class:`Capture` at once (scopes and budgets need it right away);
   :func:`submit_snapshot` chooses between the two for a snapshot made in a given scope.
 
@@ -116,9 +119,11 @@ def settles_now(scope: Scope | None) -> bool:
 def may_snapshot() -> bool:
     """True when a call may be handed off as a snapshot rather than a Capture (queued, or
     shared with its scope): we are not recording our own traffic and no budget must settle it
-    now (:func:`settles_now`). (The OpenAI adapter's ``_fast_begin`` inlines these checks; a
-    test keeps the two in step.)"""
-    return not (_suppressed.get() or settles_now(_current_scope.get()))
+    now (:func:`settles_now`, written out: this runs before every call). (The OpenAI adapter's
+    ``_fast_begin`` inlines these checks; a test keeps the two in step.)"""
+    if _suppressed.get() or watching_unscoped:
+        return False
+    return not capture_listeners or _current_scope.get() is None
 
 
 # Hooks for budgets: guards run before a call is sent (and may refuse it by raising);

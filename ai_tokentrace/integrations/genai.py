@@ -16,11 +16,12 @@ caller's ``trace_tokens`` scope to the per-request hook; it counts nothing itsel
 
 from __future__ import annotations
 
+import operator
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .. import _capture
+from .. import _capture, _scope
 from .._capture import Capture, Extraction, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
@@ -79,20 +80,26 @@ def _fields(obj: object) -> dict[str, Any]:
     return {name: getattr(obj, name, None) for name in _USAGE_NAMES}
 
 
+def _modality_pair(item: object) -> tuple[object, object]:
+    """``(modality, token_count)`` of one ModalityTokenCount (already a pair once kept)."""
+    if type(item) is tuple and len(item) == 2:
+        return item[0], item[1]
+    fields = _fields(item)
+    return fields.get("modality"), fields.get("token_count")
+
+
 def _modality_counts(items: object) -> dict[str, object] | None:
     if not isinstance(items, (list, tuple)) or not items:
         return None
     out: dict[str, object] = {}
     for item in items:
-        fields = _fields(item)
-        modality = fields.get("modality")
+        modality, count = _modality_pair(item)
         if isinstance(modality, str):  # MediaModality is a str enum: its raw value, cheaply
             key = str.__str__(modality)
         elif modality is None:
             key = "UNSPECIFIED"
         else:
             key = str(getattr(modality, "value", modality))
-        count = fields.get("token_count")
         previous = out.get(key)
         if isinstance(count, (int, float)) and isinstance(previous, (int, float)):
             out[key] = previous + count
@@ -114,6 +121,27 @@ def _details(fields: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             details[name] = str(getattr(value, "value", value))
     return details
+
+
+_PAIR = operator.attrgetter("modality", "token_count")
+
+
+def _kept_fields(usage: dict[str, Any]) -> dict[str, Any]:
+    """What a snapshot keeps of a usage object's fields until the loop reads them: the same
+    dict, but each per-modality list made a tuple of ``(modality, count)`` pairs (in C).
+
+    The lists hold SDK objects made for this response; held in the queue for up to a batch of
+    calls, they outlived the collector's young generations and made its full collections
+    twice as frequent (``bench/overhead.py``'s collector figures). Counts, strings and the
+    SDK's enum members are nothing for the collector to follow. Raises on an odd item (the
+    caller's wrapper then takes the general path).
+    """
+    kept = usage.copy()
+    for name in _MODALITY_FIELDS:
+        items = kept.get(name)
+        if items:
+            kept[name] = tuple(map(_PAIR, items))
+    return kept
 
 
 def _raw_usage(usage: object) -> RawUsage:
@@ -227,7 +255,7 @@ def _detach(response: Any) -> tuple[dict[str, Any], Any, Any] | None:
         if usage is None:
             return None
         # older releases have no response_id
-        return usage.__dict__, fields.get("model_version"), fields.get("response_id")
+        return _kept_fields(usage.__dict__), fields.get("model_version"), fields.get("response_id")
     except Exception:  # an odd response: the extractor reads it defensively
         return None
 
@@ -238,11 +266,24 @@ def _record_generate(
     """generate_content's one record, for a call made in ``scope`` (None: outside any).
 
     ``fast``: the wrapper saw ``may_snapshot()`` before the call, so the snapshot is queued (or
-    shared with the scope) without asking again.
+    shared with the scope) without asking again. :func:`_detach`, written out: this runs after
+    every call.
     """
     ended = _capture.perf_clock()
-    detached = _detach(response)
-    if detached is None:
+    try:
+        fields = response.__dict__  # the pydantic fields, without its attribute hooks
+        item = (
+            _capture_of,
+            instance,
+            model,
+            started,
+            ended,
+            _kept_fields(fields["usage_metadata"].__dict__),  # None raises: the slow way
+            fields.get("model_version"),
+            fields.get("response_id"),  # older releases have none
+            _scope.default_scope if scope is None else scope,
+        )
+    except Exception:  # no usage object (maybe only an HTTP body), or an odd response
         emit(
             _provider(instance),
             GENERATE,
@@ -253,18 +294,6 @@ def _record_generate(
             scope=scope,
         )
         return
-    fields, version, rid = detached
-    item = (
-        _capture_of,
-        instance,
-        model,
-        started,
-        ended,
-        fields,
-        version,
-        rid,
-        _capture.scope_or_default(scope),
-    )
     if not fast:
         _capture.submit_snapshot(item, scope)
         return
