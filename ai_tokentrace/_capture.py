@@ -119,11 +119,9 @@ def settles_now(scope: Scope | None) -> bool:
 def may_snapshot() -> bool:
     """True when a call may be handed off as a snapshot rather than a Capture (queued, or
     shared with its scope): we are not recording our own traffic and no budget must settle it
-    now (:func:`settles_now`, written out: this runs before every call). (The OpenAI adapter's
-    ``_fast_begin`` inlines these checks; a test keeps the two in step.)"""
-    if _suppressed.get() or watching_unscoped:
-        return False
-    return not capture_listeners or _current_scope.get() is None
+    now (:func:`settles_now`). (The OpenAI adapter's ``_fast_begin`` inlines these checks; a
+    test keeps the two in step.)"""
+    return not (_suppressed.get() or settles_now(_current_scope.get()))
 
 
 # Hooks for budgets: guards run before a call is sent (and may refuse it by raising);

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .. import _capture, _scope
+from .. import _capture
 from .._capture import Capture, Extraction, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
@@ -133,8 +133,8 @@ def _kept_fields(usage: dict[str, Any]) -> dict[str, Any]:
     The lists hold SDK objects made for this response; held in the queue for up to a batch of
     calls, they outlived the collector's young generations and made its full collections
     twice as frequent (``bench/overhead.py``'s collector figures). Counts, strings and the
-    SDK's enum members are nothing for the collector to follow. Raises on an odd item (the
-    caller's wrapper then takes the general path).
+    SDK's enum members are nothing for the collector to follow. Raises on an odd item
+    (:func:`_detach` then leaves the response to the defensive extractor).
     """
     kept = usage.copy()
     for name in _MODALITY_FIELDS:
@@ -266,24 +266,11 @@ def _record_generate(
     """generate_content's one record, for a call made in ``scope`` (None: outside any).
 
     ``fast``: the wrapper saw ``may_snapshot()`` before the call, so the snapshot is queued (or
-    shared with the scope) without asking again. :func:`_detach`, written out: this runs after
-    every call.
+    shared with the scope) without asking again.
     """
     ended = _capture.perf_clock()
-    try:
-        fields = response.__dict__  # the pydantic fields, without its attribute hooks
-        item = (
-            _capture_of,
-            instance,
-            model,
-            started,
-            ended,
-            _kept_fields(fields["usage_metadata"].__dict__),  # None raises: the slow way
-            fields.get("model_version"),
-            fields.get("response_id"),  # older releases have none
-            _scope.default_scope if scope is None else scope,
-        )
-    except Exception:  # no usage object (maybe only an HTTP body), or an odd response
+    detached = _detach(response)
+    if detached is None:
         emit(
             _provider(instance),
             GENERATE,
@@ -294,6 +281,18 @@ def _record_generate(
             scope=scope,
         )
         return
+    fields, version, rid = detached
+    item = (
+        _capture_of,
+        instance,
+        model,
+        started,
+        ended,
+        fields,
+        version,
+        rid,
+        _capture.scope_or_default(scope),
+    )
     if not fast:
         _capture.submit_snapshot(item, scope)
         return
