@@ -1,17 +1,18 @@
 """One record per OpenAI ``Stream`` / ``AsyncStream``, with the caller's object unchanged.
 
-A chat or completion stream whose usage we ask for is watched one level lower, where its body's
-bytes enter the SDK's SSE decoder (:func:`_strip_usage`): the usage-only event is taken out
-(its text kept) and so is the ``"usage":null`` asking for usage adds to every chunk, so the
-SDK decodes and parses exactly what it would have without us; the strip also sees the end
-(``[DONE]``), an error event or a broken connection. The caller then gets the SDK's own stream
-object (:func:`watch`); its ``close()`` (which ``with`` calls) is wrapped on the class to
-finalise it, and an abandoned stream is finalised when its :class:`StreamState` is freed: the
-state is held by the stream's instance dict and by the strip (which the SDK's decoder holds),
-so it goes with the stream.
+A chat or completion stream is watched one level lower, where its body's bytes enter the SDK's
+SSE decoder (:func:`_strip_usage`). When we asked for its usage, the usage-only event is taken
+out (its text kept) and so is the ``"usage":null`` asking for usage adds to every chunk, so the
+SDK decodes and parses exactly what it would have without us (:func:`_cleaned`); when its
+caller asked, the bytes are only looked at for the usage object (:func:`_seen`). Either way the
+strip also sees the end (``[DONE]``), an error event or a broken connection. The caller then
+gets the SDK's own stream object (:func:`watch`); its ``close()`` (which ``with`` calls) is
+wrapped on the class to finalise it, and an abandoned stream is finalised when its
+:class:`StreamState` is freed: the state is held by the stream's instance dict and by the strip
+(which the SDK's decoder holds), so it goes with the stream.
 
-Every other stream (one the caller asked usage of, Responses, images, audio, or an SDK that
-reads its events otherwise) comes in a transparent proxy (iteration, ``with``, ``close()``,
+Every other stream (Responses, images, audio, or an SDK that reads its events otherwise) comes
+in a transparent proxy (iteration, ``with``, ``close()``,
 ``.response``, the SDK's stream helpers on top) that notices the chunk carrying usage. Either
 way the record is emitted once: at the end, on ``close()``, on leaving ``with``, on an error, or
 when an abandoned stream is garbage-collected.
@@ -319,9 +320,36 @@ def _cleaned(state: StreamState, data: bytes) -> bytes:
     return data
 
 
-def _strip_usage(state: StreamState, reads: Iterator[bytes]) -> Iterator[bytes]:
+def _seen(state: StreamState, data: bytes) -> bytes:
+    """One read of whole events of a stream whose caller asked for usage, passed on as it is:
+    the usage chunk is the caller's. The last usage object in it is kept for the record, found
+    from the end past the ``"usage":null`` every other chunk carries (one search a read when,
+    as OpenAI writes, each read is one chunk); the end and errors are looked at as
+    :func:`_cleaned` does."""
+    at = data.rfind(_KEY)
+    while at >= 0:
+        after = at + _KEY_END
+        if data.startswith(_NULL, after):
+            at = data.rfind(_KEY, 0, at)
+            continue
+        found = None if data.startswith(_OBJECT, after) else _VALUE.match(data, after)
+        if found is None or found.group(1) == b"{":
+            begin, stop = _event_at(data, at)
+            _took(state, _event_data(data[begin:stop]))
+            break
+        at = data.rfind(_KEY, 0, at)
+    if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
+        _let_go(state, data)
+    return data
+
+
+Look = Callable[[StreamState, bytes], bytes]  # one read of whole events, as the decoder gets it
+
+
+def _strip_usage(state: StreamState, reads: Iterator[bytes], look: Look) -> Iterator[bytes]:
     """Between the response's bytes and the SDK's SSE decoder: whole events only, through
-    :func:`_through`. A read of whole LF-ended events (every one OpenAI sends) goes as it is."""
+    ``look`` (:func:`_cleaned` or :func:`_seen`). A read of whole LF-ended events (every one
+    OpenAI sends) goes as it is."""
     held = last = b""
     try:
         for data in reads:
@@ -329,7 +357,7 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes]) -> Iterator[bytes]:
                 data, held = _whole_events(held + data)
                 if not data:
                     continue
-            last = data = _cleaned(state, data)
+            last = data = look(state, data)
             yield data
         if held:
             yield held
@@ -350,11 +378,12 @@ class _AsyncStripUsage:
     caller's loop), an iterator object is simply freed, and tells :func:`_let_go` so.
     """
 
-    __slots__ = ("_held", "_last", "_next", "_state")
+    __slots__ = ("_held", "_last", "_look", "_next", "_state")
 
-    def __init__(self, state: StreamState, reads: AsyncIterator[bytes]) -> None:
+    def __init__(self, state: StreamState, reads: AsyncIterator[bytes], look: Look) -> None:
         self._state = state
         self._next = reads.__aiter__().__anext__  # bound once, not per read
+        self._look = look
         self._held = self._last = b""
 
     def __aiter__(self) -> _AsyncStripUsage:
@@ -378,7 +407,7 @@ class _AsyncStripUsage:
                 data, self._held = _whole_events(self._held + data)
                 if not data:
                     continue
-            self._last = data = _cleaned(state, data)
+            self._last = data = self._look(state, data)
             return data
 
     def __del__(self) -> None:
@@ -391,17 +420,18 @@ class _StrippingDecoder:
     our state, not the stream (a reference back would make every stream a reference cycle,
     left for the cyclic collector with its response and buffers: 25 us a stream measured)."""
 
-    __slots__ = ("_decoder", "_state")
+    __slots__ = ("_decoder", "_look", "_state")
 
-    def __init__(self, decoder: Any, state: StreamState) -> None:
+    def __init__(self, decoder: Any, state: StreamState, look: Look) -> None:
         self._decoder = decoder
         self._state = state
+        self._look = look
 
     def iter_bytes(self, iterator: Iterator[bytes]) -> Any:
-        return self._decoder.iter_bytes(_strip_usage(self._state, iterator))
+        return self._decoder.iter_bytes(_strip_usage(self._state, iterator, self._look))
 
     def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> Any:
-        return self._decoder.aiter_bytes(_AsyncStripUsage(self._state, iterator))
+        return self._decoder.aiter_bytes(_AsyncStripUsage(self._state, iterator, self._look))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._decoder, name)
@@ -432,7 +462,7 @@ def _reads_iter_events(cls: type) -> bool:
 _STATE = "_ai_tokentrace_state"  # where a stream we watch without a proxy keeps its state
 
 
-def _strip_usage_bytes(stream: Any, state: StreamState) -> bool:
+def _strip_usage_bytes(stream: Any, state: StreamState, look: Look) -> bool:
     """Feed ``stream``'s SSE decoder through our strip; True when it is set: it then sees every
     usage object, the end and the errors, and the stream needs no proxy.
 
@@ -449,21 +479,28 @@ def _strip_usage_bytes(stream: Any, state: StreamState) -> bool:
     decoder = values.get("_decoder")
     if type(decoder).__name__ != "SSEDecoder":
         return False
-    values["_decoder"] = _StrippingDecoder(decoder, state)
+    values["_decoder"] = _StrippingDecoder(decoder, state, look)
     values[_STATE] = state
     return True
 
 
+_BYTES_WATCHED = frozenset({"chat.completions", "completions"})
+
+
 def watch(stream: Any, call: _Call) -> Any:
     """What the caller gets for a sync SDK stream: the stream itself where our strip feeds its
-    decoder (a chat or completion stream we ask usage of), else a :class:`StreamProxy`.
+    decoder (a chat or completion stream), else a :class:`StreamProxy`.
 
-    No proxy there: the caller keeps the very object the SDK made. The proxy stays for streams
-    whose caller asked for usage itself: the usage chunk is then the caller's, and the proxy's
-    look at each parsed chunk is all they need.
+    No proxy there: the caller keeps the very object the SDK made. The strip takes our usage
+    event out of a stream we asked usage of (:func:`_cleaned`) and only looks at one whose
+    caller asked for it (:func:`_seen`; the proxy's attribute read on every parsed chunk, its
+    own frames and reading the parsed usage chunk on the caller's thread cost more than one
+    search a read). Responses, images and audio streams keep the proxy.
     """
     state = StreamState(stream, call)
-    if call.injected and _strip_usage_bytes(stream, state):
+    if call.operation in _BYTES_WATCHED and _strip_usage_bytes(
+        stream, state, _cleaned if call.injected else _seen
+    ):
         return stream
     return StreamProxy(stream, state)
 
@@ -471,7 +508,9 @@ def watch(stream: Any, call: _Call) -> Any:
 def awatch(stream: Any, call: _Call) -> Any:
     """:func:`watch` for an ``AsyncStream``."""
     state = StreamState(stream, call)
-    if call.injected and _strip_usage_bytes(stream, state):
+    if call.operation in _BYTES_WATCHED and _strip_usage_bytes(
+        stream, state, _cleaned if call.injected else _seen
+    ):
         return stream
     return AsyncStreamProxy(stream, state)
 

@@ -56,6 +56,34 @@ async def test_per_modality_details_are_kept(
     assert rec.usage_details["cache_tokens_details"] == {"TEXT": 4}
 
 
+async def test_modality_items_missing_a_field_are_kept_as_far_as_they_go(
+    generate: Generate, client: Any, fake: FakeGemini, records: Any
+) -> None:
+    """An item without a modality counts as UNSPECIFIED, one without a count keeps None, and
+    two items of one modality add up; the rest of the record is unaffected."""
+    fake.usage = {
+        "promptTokenCount": 9,
+        "candidatesTokenCount": 2,
+        "totalTokenCount": 11,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 4},
+            {"modality": "TEXT", "tokenCount": 2},
+            {"tokenCount": 3},
+            {"modality": "IMAGE"},
+        ],
+        "candidatesTokensDetails": [],
+    }
+    await generate(client)
+    [rec] = records()
+    assert (rec.input_tokens, rec.output_tokens, rec.status) == (9, 2, "ok")
+    assert rec.usage_details["prompt_tokens_details"] == {
+        "TEXT": 6,
+        "UNSPECIFIED": 3,
+        "IMAGE": None,
+    }
+    assert "candidates_tokens_details" not in rec.usage_details
+
+
 async def test_function_calling_counts_both_hops(
     generate: Generate, client: Any, fake: FakeGemini, records: Any
 ) -> None:

@@ -1,6 +1,7 @@
-"""A stream whose usage we ask for is stripped where its bytes enter the SDK's SSE decoder:
-wherever the network splits the body, and whichever line ends the server writes, the caller
-gets the chunks it would have had without us, and the record gets the usage once."""
+"""A chat stream is watched where its bytes enter the SDK's SSE decoder: stripped when we asked
+for its usage, looked at when its caller did. Wherever the network splits the body, and
+whichever line ends the server writes, the caller gets the chunks it would have had without
+us, and the record gets the usage once."""
 
 from __future__ import annotations
 
@@ -73,11 +74,20 @@ def _client(kind: str, reads: Callable[[bytes], list[bytes]]) -> Any:
     return client
 
 
-def _read(kind: str, client: Any, stop_after: int | None = None) -> list[dict[str, Any]]:
-    """The caller's chunks, as ``to_dict()`` gives them."""
+_ASKED = {"stream_options": {"include_usage": True}}
+_WHO_ASKS = pytest.mark.parametrize("asked", [False, True], ids=["injected", "caller-asked"])
+
+
+def _read(
+    kind: str, client: Any, stop_after: int | None = None, asked: bool = False
+) -> list[dict[str, Any]]:
+    """The caller's chunks, as ``to_dict()`` gives them (``asked``: the caller asks for usage)."""
+    extra = _ASKED if asked else {}
 
     def create() -> Any:
-        return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        return client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra
+        )
 
     if kind == "sync":
         out = []
@@ -98,12 +108,12 @@ def _read(kind: str, client: Any, stop_after: int | None = None) -> list[dict[st
     return asyncio.run(drain())
 
 
-def _bare(kind: str, end: str = "\n") -> list[dict[str, Any]]:
+def _bare(kind: str, end: str = "\n", asked: bool = False) -> list[dict[str, Any]]:
     ai_tokentrace.uninstrument()
     client = _client(kind, lambda body: [body])
     client.handle.end = end
     try:
-        return _read(kind, client)
+        return _read(kind, client, asked=asked)
     finally:
         ai_tokentrace.instrument(integrations=["openai"])
 
@@ -112,28 +122,34 @@ def _in_two(at: int) -> Callable[[bytes], list[bytes]]:
     return lambda body: [body[:at], body[at:]]
 
 
+@_WHO_ASKS
 @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
-def test_chunks_and_record_are_right_wherever_the_body_splits_in_two(end: str, records) -> None:
+def test_chunks_and_record_are_right_wherever_the_body_splits_in_two(
+    end: str, asked: bool, records
+) -> None:
     """Every split point of the body into two reads (every seventh for CR line ends)."""
-    bare = _bare("sync", end)
+    bare = _bare("sync", end, asked)
     size = len(_wire(True, end))
     points = range(1, size) if end == "\n" else range(1, size, 7)
     for at in points:
         client = _client("sync", _in_two(at))
         client.handle.end = end
-        assert _read("sync", client) == bare, f"split at {at}"
+        assert _read("sync", client, asked=asked) == bare, f"split at {at}"
     recs = records()
     assert len(recs) == len(points)
     assert {(r.status, r.input_tokens, r.output_tokens) for r in recs} == {("ok", 12, 3)}
 
 
+@_WHO_ASKS
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
-def test_a_body_read_byte_by_byte_gives_the_same_chunks(kind: str, end: str, records) -> None:
-    bare = _bare(kind, end)
+def test_a_body_read_byte_by_byte_gives_the_same_chunks(
+    kind: str, end: str, asked: bool, records
+) -> None:
+    bare = _bare(kind, end, asked)
     client = _client(kind, lambda body: [body[i : i + 1] for i in range(len(body))])
     client.handle.end = end
-    assert _read(kind, client) == bare
+    assert _read(kind, client, asked=asked) == bare
     [rec] = records()
     assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
 
@@ -149,21 +165,26 @@ def test_injected_chunks_carry_no_usage_field(kind: str, records) -> None:
     assert rec.output_tokens == 3
 
 
+@_WHO_ASKS
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_usage_that_arrived_counts_though_the_caller_stopped_early(kind: str, records) -> None:
+def test_usage_that_arrived_counts_though_the_caller_stopped_early(
+    kind: str, asked: bool, records
+) -> None:
     """The whole body came in one read: its usage reached the client, so the record is whole
     even if the caller stops after one chunk."""
-    assert len(_read(kind, _client(kind, lambda body: [body]), stop_after=1)) == 1
+    client = _client(kind, lambda body: [body])
+    assert len(_read(kind, client, stop_after=1, asked=asked)) == 1
     [rec] = records()
     assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
 
 
+@_WHO_ASKS
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_a_caller_stopping_before_usage_arrived_is_partial(kind: str, records) -> None:
+def test_a_caller_stopping_before_usage_arrived_is_partial(kind: str, asked: bool, records) -> None:
     def event_by_event(body: bytes) -> list[bytes]:
         return [e + b"\n\n" for e in body.split(b"\n\n") if e]
 
-    assert len(_read(kind, _client(kind, event_by_event), stop_after=1)) == 1
+    assert len(_read(kind, _client(kind, event_by_event), stop_after=1, asked=asked)) == 1
     gc.collect()  # the SDK's stream and its suspended generator hold each other
     [rec] = records()
     assert (rec.status, rec.usage_available) == ("partial", False)
@@ -209,3 +230,17 @@ def test_a_stream_made_before_uninstrument_is_still_stripped(kind: str, records)
     assert seen == _bare(kind)
     [rec] = records()
     assert (rec.status, rec.output_tokens) == ("ok", 3)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_caller_asking_for_usage_gets_every_chunk_with_its_usage_field(
+    kind: str, records
+) -> None:
+    """Looked at, not stripped: the ``"usage":null`` of every chunk and the usage-only chunk
+    reach the caller as they would without us."""
+    seen = _read(kind, _client(kind, lambda body: [body]), asked=True)
+    assert seen == _bare(kind, asked=True)
+    assert [chunk["usage"] for chunk in seen[:-1]] == [None] * (len(seen) - 1)
+    assert seen[-1]["usage"] == _USAGE
+    [rec] = records()
+    assert (rec.status, rec.input_tokens, rec.output_tokens) == ("ok", 12, 3)

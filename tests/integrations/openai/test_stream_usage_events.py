@@ -78,7 +78,7 @@ def test_a_finished_stream_is_freed_without_the_cycle_collector(ask: bool) -> No
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra
         )
-        raw = weakref.ref(stream.__wrapped__ if ask else stream)  # asked: our proxy around it
+        raw = weakref.ref(stream)  # the SDK's own stream, asked for usage or not
         assert len(list(stream)) > 1
         del stream
         assert raw() is None
@@ -104,7 +104,8 @@ async def test_an_injected_stream_is_read_through_the_sdks_own_iterator(api: Api
 
 
 async def test_usage_asked_for_by_the_caller_is_parsed_as_before(api: Api, records) -> None:
-    """No injection, no strip: the caller's own usage chunk reaches it as a parsed model."""
+    """No injection, and the strip only looks: the caller's own usage chunk reaches it as a
+    parsed model, every chunk parsed once."""
     parsed = _count_parses(api)
     seen = await api.drain(
         await api.call(
@@ -225,16 +226,16 @@ async def test_compact_usage_chunk_is_hidden_unparsed_and_counted_once(
 
 
 async def _bare_then_instrumented(
-    kind: str, fake: Callable[[], FakeOpenAI]
+    kind: str, fake: Callable[[], FakeOpenAI], stream: Callable[[Any], Any] = _stream
 ) -> tuple[list[Any], Api, list[Any]]:
     """The chunks of one stream from a fresh fake, first uninstrumented, then instrumented:
     ``(bare chunks, the instrumented Api, its chunks)``."""
     ai_tokentrace.uninstrument()
     plain = Api(kind, fake())
-    bare = await plain.drain(await plain.call(_stream))
+    bare = await plain.drain(await plain.call(stream))
     ai_tokentrace.instrument(integrations=["openai"])
     api = Api(kind, fake())
-    return bare, api, await api.drain(await api.call(_stream))
+    return bare, api, await api.drain(await api.call(stream))
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -323,3 +324,41 @@ async def test_stream_records_outside_and_inside_a_scope_agree(
     assert (fast.trace_name, scoped.trace_name) == (None, "scoped")
     assert call_fields(fast) == call_fields(scoped)
     assert fast.request_id is not None
+
+
+def _asked(c: Any) -> Any:
+    return c.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize(
+    "fake",
+    [
+        FakeOpenAI,
+        _Compact,
+        _OddlySpelled,
+        _OddNulls,
+        lambda: _AsOpenAIWritesIt(latency_chunks=1000),
+        _UsageOnLastChoice,
+    ],
+    ids=["spaced", "compact", "oddly-spelled", "odd-nulls", "as-openai-writes-it", "on-a-choice"],
+)
+async def test_a_stream_whose_caller_asked_for_usage_is_unchanged_and_counted_once(
+    kind: str, fake: Callable[[], FakeOpenAI], instrumented, records
+) -> None:
+    """However the server spells and places usage, the caller who asked for it gets the chunks
+    (the usage chunk included) a bare caller gets, and the record has that usage."""
+    bare, api, seen = await _bare_then_instrumented(kind, fake, _asked)
+    assert [c.model_dump(exclude={"id"}) for c in seen] == [
+        c.model_dump(exclude={"id"}) for c in bare
+    ]
+    assert seen[-1].usage is not None
+    assert api.sent[0]["stream_options"] == {"include_usage": True}  # as the caller sent it
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 24)
+    assert rec.response_model == "gpt-4o-mini"
