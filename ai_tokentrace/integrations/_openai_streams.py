@@ -144,6 +144,7 @@ _NULL = (b":null", b": null")  # the value after the key, compact (OpenAI) or sp
 _NULL_MEMBER = b',"usage":null'
 _OBJECT = (b":{", b": {")
 _VALUE = re.compile(rb"[ \t]*:[ \t]*(\{|null(?=[ \t]*[,}]))")  # any other spacing of the two
+_OBJECT_VALUE = re.compile(rb"[ \t]*:[ \t]*\{")  # an object, spaced any way
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _DONE = (b"data: [DONE]", b"data:[DONE]")
 _DONE_LAST = b"data: [DONE]\n\n"  # how OpenAI ends a body: found without a search
@@ -329,14 +330,13 @@ def _seen(state: StreamState, data: bytes) -> bytes:
     at = data.rfind(_KEY)
     while at >= 0:
         after = at + _KEY_END
-        if data.startswith(_NULL, after):
-            at = data.rfind(_KEY, 0, at)
-            continue
-        found = None if data.startswith(_OBJECT, after) else _VALUE.match(data, after)
-        if found is None or found.group(1) == b"{":
+        if not data.startswith(_NULL, after) and (
+            data.startswith(_OBJECT, after) or _OBJECT_VALUE.match(data, after)
+        ):
             begin, stop = _event_at(data, at)
             _took(state, _event_data(data[begin:stop]))
             break
+        # a null, or the key's text as a value (a reply saying "usage"): look further back
         at = data.rfind(_KEY, 0, at)
     if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
         _let_go(state, data)

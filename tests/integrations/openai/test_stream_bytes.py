@@ -244,3 +244,28 @@ def test_a_caller_asking_for_usage_gets_every_chunk_with_its_usage_field(
     assert seen[-1]["usage"] == _USAGE
     [rec] = records()
     assert (rec.status, rec.input_tokens, rec.output_tokens) == ("ok", 12, 3)
+
+
+def test_a_reply_saying_usage_after_the_usage_chunk_leaves_the_usage_counted(records) -> None:
+    """The key's text as a value (a reply of the one word ``usage``, quotes and all) is passed
+    over, back to the usage object before it in the same read."""
+    hx = httpx_module()
+    events = [
+        {**_chunk({}, None, False), "choices": [], "usage": _USAGE},
+        _chunk({"content": "usage"}, None, True),
+    ]
+    body = b"".join(
+        b"data: " + json.dumps(e, separators=_COMPACT).encode() + b"\n\n" for e in events
+    )
+    body += b"data: [DONE]\n\n"
+    assert body.rfind(b'"usage"') > body.rfind(b'"usage":{')  # the word comes last
+    transport = hx.MockTransport(
+        lambda request: hx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=body
+        )
+    )
+    client = openai.OpenAI(api_key="sk-test", http_client=hx.Client(transport=transport))
+    seen = _read("sync", client, asked=True)
+    assert seen[1]["choices"][0]["delta"]["content"] == "usage"
+    [rec] = records()
+    assert (rec.status, rec.input_tokens, rec.output_tokens) == ("ok", 12, 3)
