@@ -491,11 +491,11 @@ def watch(stream: Any, call: _Call) -> Any:
     """What the caller gets for a sync SDK stream: the stream itself where our strip feeds its
     decoder (a chat or completion stream), else a :class:`StreamProxy`.
 
-    No proxy there: the caller keeps the very object the SDK made. The strip takes our usage
-    event out of a stream we asked usage of (:func:`_cleaned`) and only looks at one whose
-    caller asked for it (:func:`_seen`; the proxy's attribute read on every parsed chunk, its
-    own frames and reading the parsed usage chunk on the caller's thread cost more than one
-    search a read). Responses, images and audio streams keep the proxy.
+    No proxy there: the caller keeps the very object the SDK made (``type(s) is Stream``,
+    pickling, identity). The strip takes our usage event out of a stream we asked usage of
+    (:func:`_cleaned`) and only looks at one whose caller asked for it, or one we could not
+    ask (:func:`_seen`): there it costs what the proxy's look at each parsed chunk did
+    (cachegrind, within the layout noise). Responses, images and audio streams keep the proxy.
     """
     state = StreamState(stream, call)
     if call.operation in _BYTES_WATCHED and _strip_usage_bytes(
