@@ -19,7 +19,6 @@ from __future__ import annotations
 import operator
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from itertools import compress
 from typing import Any
 
 from .. import _capture
@@ -138,10 +137,10 @@ def _kept_fields(usage: dict[str, Any]) -> dict[str, Any]:
     (:func:`_detach` then leaves the response to the defensive extractor).
     """
     kept = usage.copy()
-    # the names of the lists present, picked in C: most fields are None, and a loop over them
-    # all was 91 of the ~250 bytecodes of ours a call ran (now 54)
-    for name in compress(_MODALITY_FIELDS, map(kept.get, _MODALITY_FIELDS)):
-        kept[name] = tuple(map(_PAIR, kept[name]))
+    for name in _MODALITY_FIELDS:
+        items = kept.get(name)
+        if items:
+            kept[name] = tuple(map(_PAIR, items))
     return kept
 
 
