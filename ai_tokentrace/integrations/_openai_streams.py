@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .openai import _Call
 
 __all__ = [
+    "CHUNK_STREAMS",
     "AsyncStreamProxy",
     "StreamProxy",
     "StreamState",
@@ -54,6 +55,10 @@ _BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
 _RESPONSES_FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # None: older SDKs turn an ``event: error`` SSE into an untyped object (``.event == "error"``).
 _RESPONSES_WATCH = _RESPONSES_FINAL | {"response.created", "error", None}
+
+# The operations whose streams are chat-completion-style chunks: usage is asked for with
+# ``stream_options`` and comes in a chunk of its own, and the bytes are watched (:func:`watch`).
+CHUNK_STREAMS = frozenset({"chat.completions", "completions"})
 
 # A noticer looks at one chunk: returns True to hide it from the caller (our injected usage chunk).
 Noticer = Callable[["StreamState", Any], bool]
@@ -144,7 +149,6 @@ _NULL = (b":null", b": null")  # the value after the key, compact (OpenAI) or sp
 _NULL_MEMBER = b',"usage":null'
 _OBJECT = (b":{", b": {")
 _VALUE = re.compile(rb"[ \t]*:[ \t]*(\{|null(?=[ \t]*[,}]))")  # any other spacing of the two
-_OBJECT_VALUE = re.compile(rb"[ \t]*:[ \t]*\{")  # an object, spaced any way
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _DONE = (b"data: [DONE]", b"data:[DONE]")
 _DONE_LAST = b"data: [DONE]\n\n"  # how OpenAI ends a body: found without a search
@@ -215,6 +219,17 @@ def _event_at(data: bytes, at: int) -> tuple[int, int]:
     return (0 if start < 0 else start + 2), data.find(_END, at) + 2
 
 
+def _value_at(data: bytes, after: int) -> tuple[bytes, int]:
+    """What follows a usage key ending at ``after``: ``(b"n", the null's end)``, ``(b"{",
+    after)`` for an object, or ``(b"", after)`` for anything else (the key's text as a value)."""
+    if data.startswith(_NULL, after):
+        return b"n", after + (5 if data[after + 1] == 110 else 6)
+    if data.startswith(_OBJECT, after):
+        return b"{", after
+    found = _VALUE.match(data, after)
+    return (found.group(1)[:1], found.end()) if found else (b"", after)
+
+
 def _through(state: StreamState, data: bytes) -> bytes:
     """One read's whole events naming usage, on their way to the decoder: without
     ``"usage":null`` and without the usage-only event (our code only: never raises).
@@ -235,14 +250,7 @@ def _through(state: StreamState, data: bytes) -> bytes:
         pieces = []
         end = len(data)  # what follows ``end`` is in ``pieces`` (last first)
         while at >= 0:
-            after = at + _KEY_END
-            if data.startswith(_NULL, after):
-                kind, stop = b"n", after + (5 if data[after + 1] == 110 else 6)
-            elif data.startswith(_OBJECT, after):
-                kind, stop = b"{", after
-            else:
-                found = _VALUE.match(data, after)
-                kind, stop = (found.group(1)[:1], found.end()) if found else (b"", after)
+            kind, stop = _value_at(data, at + _KEY_END)
             if kind == b"n":
                 cut = at - 1 if data[at - 1] == 44 else at - 2 if data[at - 2 : at] == b", " else -1
                 if cut >= 0 and stop <= end:
@@ -307,17 +315,14 @@ def _broken(state: StreamState, exc: BaseException) -> None:
 
 
 def _cleaned(state: StreamState, data: bytes) -> bytes:
-    """One read of whole events as the decoder is to get it. The usual read (one chunk with
-    OpenAI's null) is cut here in one step; any other naming usage goes to :func:`_through`.
-    A read that may end the body (ending in ``]``, starting with ``{"e``) is looked at as it
-    passes: an async SDK lets go of its decoder only a loop iteration later."""
+    """One read of whole events as the decoder is to get it, from a stream we asked usage of.
+    The usual read (one chunk with OpenAI's null) is cut here in one step; any other naming
+    usage goes to :func:`_through`."""
     head, null, tail = data.rpartition(_NULL_MEMBER)
     if null and _KEY not in head and _KEY not in tail:
-        data = head + tail
-    elif null or _KEY in data:
-        data = _through(state, data)
-    if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-        _let_go(state, data)
+        return head + tail
+    if null or _KEY in data:
+        return _through(state, data)
     return data
 
 
@@ -325,28 +330,29 @@ def _seen(state: StreamState, data: bytes) -> bytes:
     """One read of whole events of a stream whose caller asked for usage, passed on as it is:
     the usage chunk is the caller's. The last usage object in it is kept for the record, found
     from the end past the ``"usage":null`` every other chunk carries (one search a read when,
-    as OpenAI writes, each read is one chunk); the end and errors are looked at as
-    :func:`_cleaned` does."""
-    at = data.rfind(_KEY)
-    while at >= 0:
-        after = at + _KEY_END
-        if not data.startswith(_NULL, after) and (
-            data.startswith(_OBJECT, after) or _OBJECT_VALUE.match(data, after)
-        ):
-            begin, stop = _event_at(data, at)
-            _took(state, _event_data(data[begin:stop]))
-            break
-        # a null, or the key's text as a value (a reply saying "usage"): look further back
-        at = data.rfind(_KEY, 0, at)
-    if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-        _let_go(state, data)
+    as OpenAI writes, each read is one chunk). Our code only: never raises."""
+    try:
+        at = data.rfind(_KEY)
+        while at >= 0:
+            after = at + _KEY_END
+            # past a null (every chunk's) or the key's text as a value (a reply saying
+            # "usage"), further back; OpenAI's spellings are told without a call
+            if not data.startswith(_NULL, after) and (
+                data.startswith(_OBJECT, after) or _value_at(data, after)[0] == b"{"
+            ):
+                begin, stop = _event_at(data, at)
+                _took(state, _event_data(data[begin:stop]))
+                break
+            at = data.rfind(_KEY, 0, at)
+    except Exception:
+        internal_error("openai usage event")
     return data
 
 
-Look = Callable[[StreamState, bytes], bytes]  # one read of whole events, as the decoder gets it
+_Look = Callable[[StreamState, bytes], bytes]  # one read of whole events, as the decoder gets it
 
 
-def _strip_usage(state: StreamState, reads: Iterator[bytes], look: Look) -> Iterator[bytes]:
+def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look) -> Iterator[bytes]:
     """Between the response's bytes and the SDK's SSE decoder: whole events only, through
     ``look`` (:func:`_cleaned` or :func:`_seen`). A read of whole LF-ended events (every one
     OpenAI sends) goes as it is."""
@@ -358,6 +364,10 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: Look) -> Iter
                 if not data:
                     continue
             last = data = look(state, data)
+            # a read that may end the body (ending in ``]``, starting with ``{"e``), looked at
+            # as it passes: an async SDK lets go of its decoder only a loop iteration later
+            if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
+                _let_go(state, data)
             yield data
         if held:
             yield held
@@ -380,7 +390,7 @@ class _AsyncStripUsage:
 
     __slots__ = ("_held", "_last", "_look", "_next", "_state")
 
-    def __init__(self, state: StreamState, reads: AsyncIterator[bytes], look: Look) -> None:
+    def __init__(self, state: StreamState, reads: AsyncIterator[bytes], look: _Look) -> None:
         self._state = state
         self._next = reads.__aiter__().__anext__  # bound once, not per read
         self._look = look
@@ -408,6 +418,8 @@ class _AsyncStripUsage:
                 if not data:
                     continue
             self._last = data = self._look(state, data)
+            if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
+                _let_go(state, data)  # as in :func:`_strip_usage`
             return data
 
     def __del__(self) -> None:
@@ -422,7 +434,7 @@ class _StrippingDecoder:
 
     __slots__ = ("_decoder", "_look", "_state")
 
-    def __init__(self, decoder: Any, state: StreamState, look: Look) -> None:
+    def __init__(self, decoder: Any, state: StreamState, look: _Look) -> None:
         self._decoder = decoder
         self._state = state
         self._look = look
@@ -462,8 +474,9 @@ def _reads_iter_events(cls: type) -> bool:
 _STATE = "_ai_tokentrace_state"  # where a stream we watch without a proxy keeps its state
 
 
-def _strip_usage_bytes(stream: Any, state: StreamState, look: Look) -> bool:
-    """Feed ``stream``'s SSE decoder through our strip; True when it is set: it then sees every
+def _watch_bytes(stream: Any, state: StreamState) -> bool:
+    """Feed a chat or completion ``stream``'s SSE decoder through our strip (:func:`_cleaned`
+    when we asked for its usage, else :func:`_seen`); True when it is set: it then sees every
     usage object, the end and the errors, and the stream needs no proxy.
 
     The SDK's stream reads ``self._decoder`` when first advanced, so a decoder set on the
@@ -473,18 +486,18 @@ def _strip_usage_bytes(stream: Any, state: StreamState, look: Look) -> bool:
     events otherwise the proxy's noticer hides the parsed chunk instead; either way it is
     counted once.
     """
+    call = state.call
+    if call.operation not in CHUNK_STREAMS:
+        return False
     values = getattr(stream, "__dict__", None)
     if type(values) is not dict or not _reads_iter_events(type(stream)):
         return False
     decoder = values.get("_decoder")
     if type(decoder).__name__ != "SSEDecoder":
         return False
-    values["_decoder"] = _StrippingDecoder(decoder, state, look)
+    values["_decoder"] = _StrippingDecoder(decoder, state, _cleaned if call.injected else _seen)
     values[_STATE] = state
     return True
-
-
-_BYTES_WATCHED = frozenset({"chat.completions", "completions"})
 
 
 def watch(stream: Any, call: _Call) -> Any:
@@ -499,9 +512,7 @@ def watch(stream: Any, call: _Call) -> Any:
     Responses, images and audio streams keep the proxy.
     """
     state = StreamState(stream, call)
-    if call.operation in _BYTES_WATCHED and _strip_usage_bytes(
-        stream, state, _cleaned if call.injected else _seen
-    ):
+    if _watch_bytes(stream, state):
         return stream
     return StreamProxy(stream, state)
 
@@ -509,9 +520,7 @@ def watch(stream: Any, call: _Call) -> Any:
 def awatch(stream: Any, call: _Call) -> Any:
     """:func:`watch` for an ``AsyncStream``."""
     state = StreamState(stream, call)
-    if call.operation in _BYTES_WATCHED and _strip_usage_bytes(
-        stream, state, _cleaned if call.injected else _seen
-    ):
+    if _watch_bytes(stream, state):
         return stream
     return AsyncStreamProxy(stream, state)
 

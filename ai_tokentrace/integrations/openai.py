@@ -43,6 +43,7 @@ from ._openai_extract import (
     detach,
 )
 from ._openai_streams import (
+    CHUNK_STREAMS,
     StreamState,
     aclose_wrapper,
     awatch,
@@ -75,7 +76,6 @@ ROUTES: dict[str, str] = {
 }
 
 _RAW_HEADER = "X-Stainless-Raw-Response"
-_INJECTABLE = frozenset({"chat.completions", "completions"})
 _AZURE = "azure.ai.openai"
 _MAX_PENDING = 10_000
 
@@ -285,7 +285,7 @@ def _begin_request(
         )
     call = _Call(provider, op, model, _capture.perf_clock(), _current_scope.get(), background)
     stream = kwargs.get("stream", False) if len(args) < 3 else args[2]
-    if stream and op in _INJECTABLE:
+    if stream and op in CHUNK_STREAMS:
         headers = fields["headers"]
         raw = _is_mapping(headers) and headers.get(_RAW_HEADER)
         if (

@@ -258,7 +258,7 @@ def test_a_reply_saying_usage_after_the_usage_chunk_leaves_the_usage_counted(rec
         b"data: " + json.dumps(e, separators=_COMPACT).encode() + b"\n\n" for e in events
     )
     body += b"data: [DONE]\n\n"
-    assert body.rfind(b'"usage"') > body.rfind(b'"usage":{')  # the word comes last
+    assert body.rfind(b'"content":"usage"') > body.rfind(b'"usage":{')  # the word comes last
     transport = hx.MockTransport(
         lambda request: hx.Response(
             200, headers={"content-type": "text/event-stream"}, content=body
