@@ -666,7 +666,7 @@ def _fast_end(begun: _Begun, client: Any, result: Any) -> Any:
     return result
 
 
-_FAST_STREAMS = {"/chat/completions": "chat.completions", "/completions": "completions"}
+_FAST_STREAMS = {url: op for url, op in ROUTES.items() if op in CHUNK_STREAMS}
 
 
 def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
