@@ -38,6 +38,8 @@ except Exception:  # pragma: no cover - older SDKs on plain httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import wrapt
+
 import ai_tokentrace
 from ai_tokentrace import _pricing
 from ai_tokentrace.services._base import TokenUsageService
@@ -103,6 +105,20 @@ class Runner:
             call()
             out.append((clock() - t0) / 1000.0)
         return out
+
+    def time_once(self, call: Callable[[], Any], is_async: bool) -> float:
+        """One call timed alone, with no untimed probe before it (interleaved timing)."""
+        if is_async:
+            return self.loop.run_until_complete(self._aonce(call, self.clock))
+        t0 = self.clock()
+        call()
+        return (self.clock() - t0) / 1000.0
+
+    @staticmethod
+    async def _aonce(call: Callable[[], Any], clock: Callable[[], int]) -> float:
+        t0 = clock()
+        await call()
+        return (clock() - t0) / 1000.0
 
     @staticmethod
     async def _atime(call: Callable[[], Any], n: int, clock: Callable[[], int]) -> list[float]:
@@ -225,6 +241,125 @@ def hot_path_table(only: str | None) -> None:
                 f"{e['name']:<40} {res['bare']:>9.2f} {res['ours']:>9.2f} {added:>+9.2f}"
                 f"  {'ok' if added <= bar else 'OVER'} (<= {bar:.0f} us)"
             )
+
+
+def unhooked_class(cls: type) -> type:
+    """A subclass of ``cls`` with every wrapt wrapper on its class chain replaced by the function
+    it wraps. While ai-tokentrace is instrumented, a call on an object of this class is a bare
+    call: it runs the SDK's own code, not ours (call it once instrumented, so it finds them)."""
+    restored: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, wrapt.FunctionWrapper):
+                restored[name] = value.__wrapped__
+            else:
+                restored.pop(name, None)  # a subclass's own definition, not a wrapper
+    return type(f"Unhooked{cls.__name__}", (cls,), restored)
+
+
+def _interleaved(sc: dict[str, Any], runner: Runner, n: int) -> dict[str, Any]:
+    """One process's figures for :func:`interleaved_table`: bare, a second bare and ours,
+    called one after the other in shuffled order ``n`` times, each call timed on its own."""
+    with ours_on(sc.get("setup")):
+        calls = {"bare": sc["unhooked"](), "control": sc["unhooked"](), "ours": sc["call"]}
+        is_async = inspect.isawaitable(probe := sc["call"]())
+        if is_async:
+            runner.loop.run_until_complete(probe)
+        for fn in calls.values():
+            runner.time_calls(fn, 200)
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        order = list(calls)
+        gc.collect()
+        gc.disable()
+        try:
+            for i in range(n):
+                random.shuffle(order)
+                for k in order:
+                    times[k].append(runner.time_once(calls[k], is_async))
+                if i % 1000 == 999:  # untimed: the collector's figure is the table below
+                    gc.enable()
+                    gc.collect()
+                    gc.disable()
+        finally:
+            gc.enable()
+    bare = times["bare"]
+    return {
+        "name": sc["name"],
+        "bare_median_us": statistics.median(bare),
+        **{
+            f"{k}_added_median_us": statistics.median(
+                [a - b for a, b in zip(times[k], bare, strict=True)]
+            )
+            for k in ("ours", "control")
+        },
+    }
+
+
+def interleaved_table(only: str | None, n: int, processes: int) -> list[dict[str, Any]]:
+    """The plain calls again, bare and ours interleaved call by call, for a figure precise
+    enough to hold against the 5 us bar.
+
+    The rounds above compare blocks of calls, and the drift between blocks (other processes,
+    CPU frequency) leaves a few us of noise in their medians even over many rounds. Here the
+    instrumentation stays on and the bare calls go through a client of :func:`unhooked_class`,
+    so consecutive calls differ only in whether our code runs: the figure is the median of the
+    per-call differences. A second bare client's figure ("control") shows the method's floor:
+    two clients differ by where their objects landed in memory. What this cannot see is a cost
+    that lands on every call of the process (the loop's work, memory the queue holds): both
+    sides pay it, and the rounds above are the figure for it. Each process has its own layout,
+    which moves the figure by more than its halves differ: the range is over processes.
+    """
+    scs = [s for s in load_scenarios(only) if s.get("unhooked") is not None]
+    if not scs or n <= 0:
+        return []
+    runs = [_interleaved_in_process(only, n) for _ in range(processes)]
+    merged = []
+    for per_process in zip(*runs, strict=True):
+        r: dict[str, Any] = {"name": per_process[0]["name"]}
+        for key in per_process[0]:
+            if key != "name":
+                values = [p[key] for p in per_process]
+                r[key] = statistics.median(values)
+                r[key + "_range"] = (min(values), max(values))
+        merged.append(r)
+    print(
+        f"\n{'interleaved call by call, ' + str(n) + ' each':<34} {'bare us':>9} {'ours +med':>10}"
+        f" {'range':>13} {'control':>8} {'range':>13}  bar"
+    )
+    for r in merged:
+        ours, control = r["ours_added_median_us"], r["control_added_median_us"]
+        olo, ohi = r["ours_added_median_us_range"]
+        clo, chi = r["control_added_median_us_range"]
+        print(
+            f"{r['name']:<34} {r['bare_median_us']:>9.1f} {ours:>+10.2f}"
+            f" {f'{olo:+.1f}..{ohi:+.1f}':>13} {control:>+8.2f} {f'{clo:+.1f}..{chi:+.1f}':>13}"
+            f"  {'ok' if ours <= BAR_CALL_US else 'OVER'} (<= {BAR_CALL_US:.0f} us)"
+        )
+    print(f"# median over {processes} process(es) (range: lowest and highest process)")
+    return merged
+
+
+def _interleaved_in_process(only: str | None, n: int) -> list[dict[str, Any]]:
+    """:func:`_interleaved` for each scenario, in a fresh interpreter (its own layout)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = [sys.executable, __file__, "--interleaved-child", out.name, "--interleaved", str(n)]
+        if only:
+            cmd += ["--only", only]
+        subprocess.run(cmd, check=True)
+        return list(json.loads(Path(out.name).read_text()))
+
+
+def _interleaved_child(path: str, only: str | None, n: int) -> None:
+    ai_tokentrace.configure(service=NullService())
+    _pricing.warm()
+    runner = Runner()
+    results = [_interleaved(sc, runner, n) for sc in load_scenarios(only) if sc.get("unhooked")]
+    runner.close()
+    ai_tokentrace.shutdown()
+    Path(path).write_text(json.dumps(results))
 
 
 # Scenarios the collector figures are taken for (each run is thousands of calls).
@@ -380,7 +515,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=10_000,
         help="calls per mode for the collector-on figures (0: skip them)",
     )
+    parser.add_argument(
+        "--interleaved",
+        type=int,
+        default=6000,
+        help="calls per client for the interleaved plain-call figures (0: skip them)",
+    )
+    parser.add_argument("--interleaved-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.interleaved_child:
+        _interleaved_child(args.interleaved_child, args.only, args.interleaved)
+        return 0
 
     if args.processes > 1:
         results = _in_processes(args)
@@ -393,11 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         runner.close()
         ai_tokentrace.shutdown()
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
     if args.quiet:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
         return 0
     failed = _print_table(results)
+    interleaved = interleaved_table(args.only, args.interleaved, args.processes)
     hot_path_table(args.only)
     collector_table(args.only, args.collector_calls)
     print(
@@ -405,6 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" {args.clock} clock; python {sys.version.split()[0]}; added = median over rounds of"
         " paired round medians, then over processes (range: lowest and highest process)"
     )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results + interleaved, indent=2))
     return 1 if failed and args.strict else 0
 
 

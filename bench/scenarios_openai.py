@@ -126,17 +126,21 @@ def _handler(hx: Any, by_event: bool = False) -> Callable[[Any], Any]:
     return handle
 
 
-def _clients(by_event: bool = False) -> tuple[Any, Any]:
+def _clients(by_event: bool = False, wrap: Callable[[type], type] | None = None) -> tuple[Any, Any]:
+    """A sync and an async client on the canned server; ``wrap`` turns each client class into
+    another (overhead.py's ``unhooked_class``)."""
     import openai
 
     from ai_tokentrace.testing.fake_openai import httpx_module
 
     hx = httpx_module()
     transport = hx.MockTransport(_handler(hx, by_event))
-    sync = openai.OpenAI(
+    same: Callable[[type], type] = lambda cls: cls  # noqa: E731
+    wrap = wrap or same
+    sync = wrap(openai.OpenAI)(
         api_key="sk-bench", http_client=hx.Client(transport=transport), max_retries=0
     )
-    aclient = openai.AsyncOpenAI(
+    aclient = wrap(openai.AsyncOpenAI)(
         api_key="sk-bench", http_client=hx.AsyncClient(transport=transport), max_retries=0
     )
     return sync, aclient
@@ -213,12 +217,25 @@ def scenarios() -> list[dict[str, Any]]:
             n += 1
         return n
 
+    def unhooked_sync() -> Callable[[], Any]:
+        """The sync chat call on a client that skips our hook (see overhead.py)."""
+        from overhead import unhooked_class
+
+        bare, _ = _clients(wrap=unhooked_class)
+        return lambda: bare.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES)
+
+    def unhooked_async() -> Callable[[], Any]:
+        from overhead import unhooked_class
+
+        _, bare = _clients(wrap=unhooked_class)
+        return lambda: bare.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES)
+
     return [
-        {"name": "openai chat sync", "call": chat_sync, "peer": peer},
+        {"name": "openai chat sync", "call": chat_sync, "peer": peer, "unhooked": unhooked_sync},
         {"name": "openai chat stream", "call": chat_stream, "peer": peer},
         {"name": "openai chat stream include_usage", "call": chat_stream_usage, "peer": peer},
         {"name": "openai chat stream, event a read", "call": chat_stream_by_event, "peer": peer},
-        {"name": "openai chat async", "call": chat_async, "peer": peer},
+        {"name": "openai chat async", "call": chat_async, "peer": peer, "unhooked": unhooked_async},
         {"name": "openai chat stream async", "call": chat_stream_async, "peer": peer},
     ]
 

@@ -723,13 +723,69 @@ def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any
 def _sync_request(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    """:func:`_fast_begin` and :func:`_fast_end` written out in one function, the same checks in
+    the same order. Without the two calls and the tuple between them a plain call cost 0.2 to
+    1.8 us less (calls timed one by one, interleaved with the helpers' version in one process;
+    four processes). :func:`_async_request` keeps the helpers: written out there too, it
+    measured no faster (its coroutine costs more), and they keep the checks testable alone."""
     try:
-        begun = _fast_begin(args, kwargs)
+        if (
+            len(args) != 2
+            or kwargs.get("stream")
+            or _suppressed.get()
+            or _capture.watching_unscoped
+        ):
+            route = None
+        else:
+            scope = _current_scope.get()
+            options = args[1].__dict__
+            route = _FAST_ROUTES.get(options["url"])
+            body = options["json_data"]
+            if route is not None and (
+                (scope is not None and _capture.capture_listeners)
+                or type(body) is not dict
+                or options["method"] != "post"
+                or (route[2] and (body.get("background") or options["extra_json"]))
+            ):
+                route = None
+            else:
+                model = body.get("model")
+                started = _capture.perf_clock()
     except Exception:
-        begun = None
-    if begun is None:
+        route = None
+    if route is None:
         return _sync_request_general(wrapped, instance, args, kwargs)
-    return _fast_end(begun, instance, wrapped(*args, **kwargs))
+    result = wrapped(*args, **kwargs)
+    ended = _capture.perf_clock()
+    try:
+        cls = type(result)
+        if not (_plain.get(cls) or _is_plain(cls)):
+            return _finish_odd(route[0], instance, model, started, scope, result)
+        fields = result.__dict__
+        item = (
+            _capture_of,
+            route[0],
+            instance,
+            model,
+            started,
+            ended,
+            route[1](fields),
+            fields["model"],
+            fields.get("id"),
+            fields.get("_request_id") or result.__pydantic_private__,
+            _scope.default_scope if scope is None else scope,
+            fields.get("status") if route[2] else None,
+        )
+    except Exception:
+        return _finish_odd(route[0], instance, model, started, scope, result)
+    try:
+        if scope is None:
+            _capture.hand_off(item)
+        else:
+            _capture.submit_scoped(item, scope)
+    except Exception:
+        internal_error("openai hand-off")
+    return result
 
 
 async def _async_request(

@@ -149,6 +149,30 @@ def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
         assert adapter._fast_begin(args, {}) is None
 
 
+@pytest.mark.parametrize("condition", ["scoped budget", "suppressed", "process-wide budget"])
+async def test_a_call_needing_a_capture_at_once_is_never_queued_as_a_snapshot(
+    api: Api, condition: str, monkeypatch, no_budget_watching
+) -> None:
+    """The same refusals through each wrapper: the sync one writes the checks out itself."""
+    from ai_tokentrace._internal import suppressing
+
+    with loop_held() as queued:
+        await api.call(CALLS["chat"])
+    assert [type(item) for item in queued] == [tuple]  # the fast path, when nothing refuses it
+    with contextlib.ExitStack() as stack:
+        if condition == "scoped budget":
+            stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
+        elif condition == "suppressed":
+            stack.enter_context(suppressing())
+        else:
+            monkeypatch.setattr(_capture, "watching_unscoped", True)
+        with loop_held() as queued:
+            await api.call(CALLS["chat"])
+    assert not [item for item in queued if type(item) in (tuple, _capture.LazyCapture)]
+    if condition == "suppressed":
+        assert queued == []  # our own traffic is not counted at all
+
+
 async def test_scoped_call_keeps_no_sdk_object(api: Api, records, no_budget_watching) -> None:
     """Inside a scope the call is a snapshot too, shared by the scope and the queue: the
     response is not kept, and nothing is built on the caller's thread."""
