@@ -39,10 +39,24 @@ def scenarios() -> list[dict[str, Any]]:
     def astream() -> Awaitable[None]:
         return _astream()
 
+    def unhooked(aio: bool) -> Callable[[], Any]:
+        """``generate_content`` on a ``Models`` that skips our hooks (see overhead.py)."""
+        from overhead import unhooked_class
+
+        own = amodels if aio else models
+        bare = unhooked_class(type(own))(own._api_client)
+        return lambda: bare.generate_content(model=MODEL, contents="Say hello.")
+
     calls: list[tuple[str, Callable[[], Any]]] = [
         ("genai generate_content", generate),
         ("genai generate_content_stream (3 chunks)", stream),
         ("genai async generate_content", agenerate),
         ("genai async generate_content_stream (3 chunks)", astream),
     ]
-    return [{"name": name, "call": call} for name, call in calls]
+    unhooked_for = {
+        "genai generate_content": lambda: unhooked(False),
+        "genai async generate_content": lambda: unhooked(True),
+    }
+    return [
+        {"name": name, "call": call, "unhooked": unhooked_for.get(name)} for name, call in calls
+    ]
