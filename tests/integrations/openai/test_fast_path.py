@@ -119,7 +119,24 @@ async def test_records_follow_a_replaced_pipeline(api: Api) -> None:
     assert len(second.records) == 1
 
 
-@pytest.mark.parametrize("condition", ["scoped budget", "suppressed", "process-wide budget"])
+REFUSALS = ["scoped budget", "suppressed", "process-wide budget"]
+
+
+def _needing_a_capture_at_once(
+    condition: str, stack: contextlib.ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enter one of the states in which a call must be captured as it happens (or not at all)."""
+    from ai_tokentrace._internal import suppressing
+
+    if condition == "scoped budget":
+        stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
+    elif condition == "suppressed":
+        stack.enter_context(suppressing())
+    else:
+        monkeypatch.setattr(_capture, "watching_unscoped", True)
+
+
+@pytest.mark.parametrize("condition", REFUSALS)
 def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
     condition: str, monkeypatch, no_budget_watching
 ) -> None:
@@ -127,7 +144,6 @@ def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
     (a scope alone does not: it shares the snapshot)."""
     from openai._models import FinalRequestOptions
 
-    from ai_tokentrace._internal import suppressing
     from ai_tokentrace.integrations import openai as adapter
 
     options = FinalRequestOptions.construct(
@@ -139,33 +155,21 @@ def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
         assert _capture.may_snapshot()
         assert adapter._fast_begin(args, {}) is not None
     with contextlib.ExitStack() as stack:
-        if condition == "scoped budget":
-            stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
-        elif condition == "suppressed":
-            stack.enter_context(suppressing())
-        else:
-            monkeypatch.setattr(_capture, "watching_unscoped", True)
+        _needing_a_capture_at_once(condition, stack, monkeypatch)
         assert not _capture.may_snapshot()
         assert adapter._fast_begin(args, {}) is None
 
 
-@pytest.mark.parametrize("condition", ["scoped budget", "suppressed", "process-wide budget"])
+@pytest.mark.parametrize("condition", REFUSALS)
 async def test_a_call_needing_a_capture_at_once_is_never_queued_as_a_snapshot(
     api: Api, condition: str, monkeypatch, no_budget_watching
 ) -> None:
     """The same refusals through each wrapper: the sync one writes the checks out itself."""
-    from ai_tokentrace._internal import suppressing
-
     with loop_held() as queued:
         await api.call(CALLS["chat"])
     assert [type(item) for item in queued] == [tuple]  # the fast path, when nothing refuses it
     with contextlib.ExitStack() as stack:
-        if condition == "scoped budget":
-            stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
-        elif condition == "suppressed":
-            stack.enter_context(suppressing())
-        else:
-            monkeypatch.setattr(_capture, "watching_unscoped", True)
+        _needing_a_capture_at_once(condition, stack, monkeypatch)
         with loop_held() as queued:
             await api.call(CALLS["chat"])
     assert not [item for item in queued if type(item) in (tuple, _capture.LazyCapture)]
