@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
+
+import pytest
 
 from ai_tokentrace import TokenUsageRecord, TokenUsageService, async_utils
 from ai_tokentrace._capture import Capture, emit, now
@@ -163,3 +166,23 @@ class FailingService(TokenUsageService):
 
     def is_retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, ConnectionError)
+
+
+# The states in which a call must be captured as it happens (or, suppressed, not at all).
+REFUSALS = ["scoped budget", "suppressed", "process-wide budget"]
+
+
+def needing_a_capture_at_once(
+    condition: str, stack: contextlib.ExitStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enter one of the states in which a call must be captured as it happens (or not at all)."""
+    import ai_tokentrace
+    from ai_tokentrace import _capture
+    from ai_tokentrace._internal import suppressing
+
+    if condition == "scoped budget":
+        stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
+    elif condition == "suppressed":
+        stack.enter_context(suppressing())
+    else:
+        monkeypatch.setattr(_capture, "watching_unscoped", True)

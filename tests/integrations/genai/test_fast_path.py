@@ -3,12 +3,15 @@ and the record matches the one made inside a scope."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import ai_tokentrace
+from ai_tokentrace import _capture
 from ai_tokentrace.testing.fake_genai import FakeGemini, fake_genai_client
 
-from ..._support import call_fields, loop_held
+from ..._support import REFUSALS, call_fields, loop_held, needing_a_capture_at_once
 from .conftest import MODEL
 
 pytestmark = pytest.mark.usefixtures("instrumented", "no_budget_watching")
@@ -53,6 +56,33 @@ async def test_async_fast_path_counts_like_the_sync_one(records) -> None:
     await client.aio.models.generate_content(model=MODEL, contents="Say hello.")
     sync_rec, async_rec = records()
     assert call_fields(sync_rec) == call_fields(async_rec)
+
+
+@pytest.mark.parametrize("condition", REFUSALS)
+@pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
+async def test_a_call_needing_a_capture_at_once_is_never_queued_as_a_snapshot(
+    aio: bool, condition: str, monkeypatch, records
+) -> None:
+    """Our own traffic, and calls a budget must settle as they happen, stay off the fast path
+    (the sync wrapper writes those checks out itself)."""
+    client = fake_genai_client(FakeGemini())
+
+    async def call() -> None:
+        if aio:
+            await client.aio.models.generate_content(model=MODEL, contents="Say hello.")
+        else:
+            client.models.generate_content(model=MODEL, contents="Say hello.")
+
+    with loop_held() as queued:
+        await call()
+    assert [type(item) for item in queued] == [tuple]  # the fast path, when nothing refuses it
+    with contextlib.ExitStack() as stack:
+        needing_a_capture_at_once(condition, stack, monkeypatch)
+        with loop_held() as queued:
+            await call()
+    assert not [item for item in queued if type(item) in (tuple, _capture.LazyCapture)]
+    if condition == "suppressed":
+        assert queued == []
 
 
 def _no_sdk_objects(item: object) -> bool:

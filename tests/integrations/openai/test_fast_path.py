@@ -12,7 +12,7 @@ import pytest
 import ai_tokentrace
 from ai_tokentrace import _capture
 
-from ..._support import call_fields, loop_held
+from ..._support import REFUSALS, call_fields, loop_held, needing_a_capture_at_once
 from .conftest import LONG_MESSAGES, Api, require
 
 pytestmark = pytest.mark.usefixtures("instrumented", "no_budget_watching")
@@ -119,23 +119,6 @@ async def test_records_follow_a_replaced_pipeline(api: Api) -> None:
     assert len(second.records) == 1
 
 
-REFUSALS = ["scoped budget", "suppressed", "process-wide budget"]
-
-
-def _needing_a_capture_at_once(
-    condition: str, stack: contextlib.ExitStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Enter one of the states in which a call must be captured as it happens (or not at all)."""
-    from ai_tokentrace._internal import suppressing
-
-    if condition == "scoped budget":
-        stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
-    elif condition == "suppressed":
-        stack.enter_context(suppressing())
-    else:
-        monkeypatch.setattr(_capture, "watching_unscoped", True)
-
-
 @pytest.mark.parametrize("condition", REFUSALS)
 def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
     condition: str, monkeypatch, no_budget_watching
@@ -155,7 +138,7 @@ def test_fast_begin_refuses_whenever_a_capture_is_needed_at_once(
         assert _capture.may_snapshot()
         assert adapter._fast_begin(args, {}) is not None
     with contextlib.ExitStack() as stack:
-        _needing_a_capture_at_once(condition, stack, monkeypatch)
+        needing_a_capture_at_once(condition, stack, monkeypatch)
         assert not _capture.may_snapshot()
         assert adapter._fast_begin(args, {}) is None
 
@@ -169,7 +152,7 @@ async def test_a_call_needing_a_capture_at_once_is_never_queued_as_a_snapshot(
         await api.call(CALLS["chat"])
     assert [type(item) for item in queued] == [tuple]  # the fast path, when nothing refuses it
     with contextlib.ExitStack() as stack:
-        _needing_a_capture_at_once(condition, stack, monkeypatch)
+        needing_a_capture_at_once(condition, stack, monkeypatch)
         with loop_held() as queued:
             await api.call(CALLS["chat"])
     assert not [item for item in queued if type(item) in (tuple, _capture.LazyCapture)]
