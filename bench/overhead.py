@@ -6,7 +6,9 @@ Runs the scenario modules next to this file (``scenarios_openai``, ``scenarios_g
 (a context-manager factory turning the peer on) and optional ``setup`` (a context-manager factory
 entered around the ai-tokentrace timing). Modes are interleaved in rounds, in shuffled order, so
 drift hits all of them alike; every call is timed on its own. Reported: median and p99 of the
-microseconds added to the bare call, and ratios.
+microseconds added to the bare call, and ratios. Then the plain calls again, interleaved call by
+call against a client that skips our hooks (:func:`interleaved_table`): the figure precise enough
+to hold against the 5 us bar.
 
     python bench/overhead.py [--processes 3] [--rounds 21] [--calls 60] [--only chat] [--json out.json]
 """
