@@ -17,10 +17,8 @@ __all__ = ["scenarios"]
 MODEL = "gemini-2.5-flash"
 
 
-def scenarios() -> list[dict[str, Any]]:
-    """Bare ``generate_content`` (sync and async) and a streamed call of three chunks."""
-    client = fake_genai_client(FakeGemini(stream_chunks=3))
-    models, amodels = client.models, client.aio.models
+def _calls(models: Any, amodels: Any) -> dict[str, Callable[[], Any]]:
+    """The timed calls, by scenario name, on these ``Models`` and ``AsyncModels``."""
 
     def generate() -> None:
         models.generate_content(model=MODEL, contents="Say hello.")
@@ -39,24 +37,33 @@ def scenarios() -> list[dict[str, Any]]:
     def astream() -> Awaitable[None]:
         return _astream()
 
-    def unhooked(aio: bool) -> Callable[[], Any]:
-        """``generate_content`` on a ``Models`` that skips our hooks (see overhead.py)."""
-        from overhead import unhooked_class
-
-        own = amodels if aio else models
-        bare = unhooked_class(type(own))(own._api_client)
-        return lambda: bare.generate_content(model=MODEL, contents="Say hello.")
-
-    calls: list[tuple[str, Callable[[], Any]]] = [
-        ("genai generate_content", generate),
-        ("genai generate_content_stream (3 chunks)", stream),
-        ("genai async generate_content", agenerate),
-        ("genai async generate_content_stream (3 chunks)", astream),
-    ]
-    unhooked_for = {
-        "genai generate_content": lambda: unhooked(False),
-        "genai async generate_content": lambda: unhooked(True),
+    return {
+        "genai generate_content": generate,
+        "genai generate_content_stream (3 chunks)": stream,
+        "genai async generate_content": agenerate,
+        "genai async generate_content_stream (3 chunks)": astream,
     }
+
+
+def scenarios() -> list[dict[str, Any]]:
+    """Bare ``generate_content`` (sync and async) and a streamed call of three chunks."""
+    client = fake_genai_client(FakeGemini(stream_chunks=3))
+    models, amodels = client.models, client.aio.models
+
+    def unhooked(name: str) -> Callable[[], Callable[[], Any]]:
+        """The factory of scenario ``name``'s call on ``Models`` that skip our hooks (see
+        overhead.py), on the same API client."""
+
+        def make() -> Callable[[], Any]:
+            from overhead import unhooked_class
+
+            bare = unhooked_class(type(models))(models._api_client)
+            abare = unhooked_class(type(amodels))(amodels._api_client)
+            return _calls(bare, abare)[name]
+
+        return make
+
     return [
-        {"name": name, "call": call, "unhooked": unhooked_for.get(name)} for name, call in calls
+        {"name": name, "call": call, "unhooked": unhooked(name)}
+        for name, call in _calls(models, amodels).items()
     ]

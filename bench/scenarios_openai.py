@@ -135,12 +135,12 @@ def _clients(by_event: bool = False, wrap: Callable[[type], type] | None = None)
 
     hx = httpx_module()
     transport = hx.MockTransport(_handler(hx, by_event))
-    same: Callable[[type], type] = lambda cls: cls  # noqa: E731
-    wrap = wrap or same
-    sync = wrap(openai.OpenAI)(
-        api_key="sk-bench", http_client=hx.Client(transport=transport), max_retries=0
-    )
-    aclient = wrap(openai.AsyncOpenAI)(
+    sync_cls: type = openai.OpenAI
+    async_cls: type = openai.AsyncOpenAI
+    if wrap is not None:
+        sync_cls, async_cls = wrap(sync_cls), wrap(async_cls)
+    sync = sync_cls(api_key="sk-bench", http_client=hx.Client(transport=transport), max_retries=0)
+    aclient = async_cls(
         api_key="sk-bench", http_client=hx.AsyncClient(transport=transport), max_retries=0
     )
     return sync, aclient
@@ -172,38 +172,23 @@ def _peer_factory() -> Callable[[], contextlib.AbstractContextManager[None]] | N
     return _otel_peer
 
 
-def scenarios() -> list[dict[str, Any]]:
-    sync, aclient = _clients()
-    by_event, _ = _clients(by_event=True)
-    peer = _peer_factory()
+def _calls(sync: Any, aclient: Any, by_event: Any) -> dict[str, Callable[[], Any]]:
+    """The timed calls, by scenario name, on the given clients (``by_event``: a sync client
+    whose server sends one event a read)."""
 
     def chat_sync() -> Any:
         return sync.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES)
 
-    def chat_stream() -> int:
-        n = 0
-        for _ in sync.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES, stream=True):
-            n += 1
-        return n
+    def read(client: Any, **options: Any) -> Callable[[], int]:
+        def chat_stream() -> int:
+            n = 0
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", messages=_MESSAGES, stream=True, **options
+            ):
+                n += 1
+            return n
 
-    def chat_stream_by_event() -> int:
-        n = 0
-        for _ in by_event.chat.completions.create(
-            model="gpt-4o-mini", messages=_MESSAGES, stream=True
-        ):
-            n += 1
-        return n
-
-    def chat_stream_usage() -> int:
-        n = 0
-        for _ in sync.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=_MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
-        ):
-            n += 1
-        return n
+        return chat_stream
 
     async def chat_async() -> Any:
         return await aclient.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES)
@@ -217,26 +202,38 @@ def scenarios() -> list[dict[str, Any]]:
             n += 1
         return n
 
-    def unhooked_sync() -> Callable[[], Any]:
-        """The sync chat call on a client that skips our hook (see overhead.py)."""
+    return {
+        "openai chat sync": chat_sync,
+        "openai chat stream": read(sync),
+        "openai chat stream include_usage": read(sync, stream_options={"include_usage": True}),
+        "openai chat stream, event a read": read(by_event),
+        "openai chat async": chat_async,
+        "openai chat stream async": chat_stream_async,
+    }
+
+
+def _unhooked(name: str) -> Callable[[], Callable[[], Any]]:
+    """The factory of scenario ``name``'s call on clients that skip our hooks (see overhead.py).
+    A stream's ``close`` is wrapped on the SDK's class, which they share, but a stream read to
+    its end never calls it: the bare side runs none of our code."""
+
+    def make() -> Callable[[], Any]:
         from overhead import unhooked_class
 
-        bare, _ = _clients(wrap=unhooked_class)
-        return lambda: bare.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES)
+        sync, aclient = _clients(wrap=unhooked_class)
+        by_event, _ = _clients(by_event=True, wrap=unhooked_class)
+        return _calls(sync, aclient, by_event)[name]
 
-    def unhooked_async() -> Callable[[], Any]:
-        from overhead import unhooked_class
+    return make
 
-        _, bare = _clients(wrap=unhooked_class)
-        return lambda: bare.chat.completions.create(model="gpt-4o-mini", messages=_MESSAGES)
 
+def scenarios() -> list[dict[str, Any]]:
+    sync, aclient = _clients()
+    by_event, _ = _clients(by_event=True)
+    peer = _peer_factory()
     return [
-        {"name": "openai chat sync", "call": chat_sync, "peer": peer, "unhooked": unhooked_sync},
-        {"name": "openai chat stream", "call": chat_stream, "peer": peer},
-        {"name": "openai chat stream include_usage", "call": chat_stream_usage, "peer": peer},
-        {"name": "openai chat stream, event a read", "call": chat_stream_by_event, "peer": peer},
-        {"name": "openai chat async", "call": chat_async, "peer": peer, "unhooked": unhooked_async},
-        {"name": "openai chat stream async", "call": chat_stream_async, "peer": peer},
+        {"name": name, "call": call, "peer": peer, "unhooked": _unhooked(name)}
+        for name, call in _calls(sync, aclient, by_event).items()
     ]
 
 

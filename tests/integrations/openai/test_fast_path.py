@@ -231,6 +231,30 @@ async def test_fast_and_general_stream_records_agree(
     assert fast_rec.status == "ok"
 
 
+@pytest.mark.parametrize("asked", [False, True], ids=["injected", "caller asked"])
+async def test_a_finished_stream_queues_its_request_id_and_no_response_object(
+    api: Api, asked: bool, records
+) -> None:
+    """What a stream leaves in the queue is strings, numbers and the usage event's text: its
+    request id is read off the headers as it ends, so neither they nor any SDK object wait
+    there for the loop (holding them made every call slower)."""
+    import httpx
+
+    from ai_tokentrace.integrations import openai as adapter
+
+    kw: dict[str, Any] = {"stream_options": {"include_usage": True}} if asked else {}
+    with loop_held() as queued:
+        await api.drain(await api.call(lambda c: STREAMS["chat"](c, **kw)))
+    [item] = queued
+    assert item[0] is adapter._detached_capture_of
+    rest = item[2:]  # after the builder and the call's own begin (model, times, scope)
+    assert not any(isinstance(v, (httpx.Headers, httpx.Response)) for v in rest)
+    assert _pydantic_objects(rest) == []
+    [rec] = records()
+    assert rec.request_id is not None
+    assert rec.request_id in rest
+
+
 def _stream_options(**fields: Any) -> Any:
     from openai._models import FinalRequestOptions
 
