@@ -6,9 +6,9 @@ Runs the scenario modules next to this file (``scenarios_openai``, ``scenarios_g
 (a context-manager factory turning the peer on) and optional ``setup`` (a context-manager factory
 entered around the ai-tokentrace timing). Modes are interleaved in rounds, in shuffled order, so
 drift hits all of them alike; every call is timed on its own. Reported: median and p99 of the
-microseconds added to the bare call, and ratios. Then the plain calls again, interleaved call by
-call against a client that skips our hooks (:func:`interleaved_table`): the figure precise enough
-to hold against the 5 us bar.
+microseconds added to the bare call, and ratios. Then the same calls again, interleaved call by
+call against clients that skip our hooks (:func:`interleaved_table`): the figure precise enough
+to hold against the bars.
 
     python bench/overhead.py [--processes 3] [--rounds 21] [--calls 60] [--only chat] [--json out.json]
 """
@@ -303,8 +303,8 @@ def _interleaved(sc: dict[str, Any], runner: Runner, n: int) -> dict[str, Any]:
 
 
 def interleaved_table(only: str | None, n: int, processes: int) -> list[dict[str, Any]]:
-    """The plain calls again, bare and ours interleaved call by call, for a figure precise
-    enough to hold against the 5 us bar.
+    """The calls again (those whose scenario gives an ``unhooked`` factory), bare and ours
+    interleaved call by call, for a figure precise enough to hold against the bars.
 
     The rounds above compare blocks of calls, and the drift between blocks (other processes,
     CPU frequency) leaves a few us of noise in their medians even over many rounds. Here the

@@ -44,7 +44,6 @@ __all__ = [
     "aclose_wrapper",
     "awatch",
     "close_wrapper",
-    "header_request_id",
     "noticer_for",
     "watch",
 ]
@@ -64,7 +63,7 @@ CHUNK_STREAMS = frozenset({"chat.completions", "completions"})
 Noticer = Callable[["StreamState", Any], bool]
 
 
-def header_request_id(headers: Any) -> str | None:
+def _header_request_id(headers: Any) -> str | None:
     """The ``x-request-id`` of a response's headers (None: none, or no headers)."""
     try:
         rid = headers.get("x-request-id")
@@ -103,7 +102,9 @@ class StreamState:
         self.done = False
 
     def request_id(self) -> str | None:
-        return header_request_id(getattr(self.response, "headers", None))
+        """Read as the stream ends, on the caller's thread: queued instead, the headers cost
+        more while they waited for the loop than the read does."""
+        return _header_request_id(getattr(self.response, "headers", None))
 
     def finalise(self, ended: bool, exc: BaseException | None = None) -> None:
         """Emit the stream's one record (only the first call does anything)."""
