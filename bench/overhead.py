@@ -40,8 +40,6 @@ except Exception:  # pragma: no cover - older SDKs on plain httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import wrapt
-
 import ai_tokentrace
 from ai_tokentrace import _pricing
 from ai_tokentrace.services._base import TokenUsageService
@@ -251,14 +249,19 @@ def hot_path_table(only: str | None) -> None:
 
 
 def unhooked_class(cls: type) -> type:
-    """A subclass of ``cls`` with every wrapt wrapper on its class chain replaced by the function
-    it wraps. While ai-tokentrace is instrumented, a call on an object of this class is a bare
-    call: it runs the SDK's own code, not ours (call it once instrumented, so it finds them)."""
+    """A subclass of ``cls`` with every patch of ours on its class chain replaced by the function
+    it replaced (wrapt wrappers and lean hooks alike). While ai-tokentrace is instrumented, a
+    call on an object of this class is a bare call: it runs the SDK's own code, not ours (call
+    it once instrumented, so it finds them)."""
+    from ai_tokentrace import _instrument
+
+    originals = {(id(parent), name): original for parent, name, original in _instrument.patched()}
     restored: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
-        for name, value in vars(klass).items():
-            if isinstance(value, wrapt.FunctionWrapper):
-                restored[name] = value.__wrapped__
+        for name in vars(klass):
+            original = originals.get((id(klass), name))
+            if original is not None:
+                restored[name] = original
             else:
                 restored.pop(name, None)  # a subclass's own definition, not a wrapper
     return type(f"Unhooked{cls.__name__}", (cls,), restored)

@@ -718,7 +718,11 @@ class GenaiIntegration:
             for names, wrappers in plan:
                 attribute = _first_present(cls, names)
                 if attribute is not None:
-                    targets.append(PatchTarget(_MODELS, f"{cls_name}.{attribute}", wrappers[side]))
+                    # lean: the sync per-request hooks skip wrapt's binding (see PatchTarget)
+                    hook = PatchTarget(
+                        _MODELS, f"{cls_name}.{attribute}", wrappers[side], lean=True
+                    )
+                    targets.append(hook)
             if "_generate_content_stream" in vars(cls) and "generate_content_stream" in vars(cls):
                 target = f"{cls_name}.generate_content_stream"
                 targets.append(PatchTarget(_MODELS, target, carriers[side]))

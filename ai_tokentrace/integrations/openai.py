@@ -1013,7 +1013,11 @@ class OpenAIIntegration:
         if ok:
             return [
                 PatchTarget(
-                    "openai._base_client", "SyncAPIClient.request", _sync_request, required=True
+                    "openai._base_client",
+                    "SyncAPIClient.request",
+                    _sync_request,
+                    required=True,
+                    lean=True,
                 ),
                 PatchTarget(
                     "openai._base_client", "AsyncAPIClient.request", _async_request, required=True

@@ -177,6 +177,20 @@ def test_the_async_client_request_stays_a_coroutine_function(instrumented) -> No
     assert not inspect.iscoroutinefunction(SyncAPIClient.request)
 
 
+def test_the_sync_client_request_is_a_lean_hook_with_the_sdks_signature(instrumented) -> None:
+    """The per-request hook skips wrapt's binding (see ``PatchTarget.lean``) and still looks like
+    the SDK's method to whoever inspects it."""
+    import inspect
+
+    import wrapt
+
+    hook = SyncAPIClient.__dict__["request"]
+    assert not isinstance(hook, wrapt.FunctionWrapper)
+    assert hook.__wrapped__ is _ORIGINAL_REQUEST
+    assert inspect.signature(hook) == inspect.signature(_ORIGINAL_REQUEST)
+    assert hook.__qualname__ == _ORIGINAL_REQUEST.__qualname__
+
+
 def test_the_async_streams_close_stays_a_coroutine_function(instrumented) -> None:
     """``AsyncStream.close`` is wrapped on the class (it finalises a stream we watch without a
     proxy) and still looks like the SDK's coroutine function."""

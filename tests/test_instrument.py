@@ -1,0 +1,98 @@
+"""How a patch target becomes a patch: a lean hook for a plain per-request method, wrapt's
+FunctionWrapper for everything else."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import wrapt
+
+from ai_tokentrace._instrument import _patch_for, lean_method
+from ai_tokentrace.integrations import PatchTarget
+
+
+class _Client:
+    def request(self, cast_to: type, options: dict[str, Any], *, stream: bool = False) -> Any:
+        """The SDK's own docstring."""
+        return (self, cast_to, options, stream)
+
+    def fails(self) -> None:
+        raise KeyError("the method's own")
+
+    async def arequest(self) -> int:
+        return 1
+
+    def chunks(self) -> Iterator[int]:
+        yield 1
+
+    async def achunks(self) -> AsyncIterator[int]:
+        yield 1
+
+
+def _recording(seen: list[Any]) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        seen.append((wrapped, instance, args, kwargs))
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+def _patched_class(name: str, patch: Any) -> type:
+    return type("Patched", (_Client,), {name: patch})
+
+
+def test_a_lean_hook_calls_the_wrapper_with_the_bound_method_the_instance_and_the_arguments() -> (
+    None
+):
+    seen: list[Any] = []
+    cls = _patched_class("request", lean_method(_Client.request, _recording(seen)))  # type: ignore[arg-type]
+    client = cls()
+    result = client.request(int, {"a": 1}, stream=True)
+    [(wrapped, instance, args, kwargs)] = seen
+    assert instance is client
+    assert wrapped.__self__ is client
+    assert wrapped.__func__ is _Client.request
+    assert args == (int, {"a": 1})
+    assert kwargs == {"stream": True}
+    assert result == (client, int, {"a": 1}, True)
+
+
+def test_a_lean_hook_looks_like_the_method_it_replaces() -> None:
+    hook = lean_method(_Client.request, _recording([]))  # type: ignore[arg-type]
+    assert hook.__wrapped__ is _Client.request
+    assert hook.__name__ == "request"
+    assert hook.__qualname__ == "_Client.request"
+    assert hook.__doc__ == "The SDK's own docstring."
+    assert inspect.signature(hook) == inspect.signature(_Client.request)
+
+
+def test_a_lean_hook_lets_the_methods_own_exception_through() -> None:
+    cls = _patched_class("fails", lean_method(_Client.fails, _recording([])))  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match="the method's own"):
+        cls().fails()
+
+
+def test_a_lean_target_on_a_plain_function_gets_a_lean_hook() -> None:
+    patch = _patch_for(
+        PatchTarget("m", "_Client.request", _recording([]), lean=True), _Client.request
+    )
+    assert not isinstance(patch, wrapt.FunctionWrapper)
+    assert patch.__wrapped__ is _Client.request
+
+
+@pytest.mark.parametrize("name", ["arequest", "chunks", "achunks"])
+def test_a_lean_target_on_an_async_or_generator_function_keeps_wrapts_wrapper(name: str) -> None:
+    """A plain hook would stop them looking like coroutine or generator functions."""
+    original = vars(_Client)[name]
+    patch = _patch_for(PatchTarget("m", f"_Client.{name}", _recording([]), lean=True), original)
+    assert isinstance(patch, wrapt.FunctionWrapper)
+    assert inspect.iscoroutinefunction(patch) == inspect.iscoroutinefunction(original)
+    assert inspect.isasyncgenfunction(patch) == inspect.isasyncgenfunction(original)
+
+
+def test_a_target_not_marked_lean_gets_wrapts_wrapper() -> None:
+    patch = _patch_for(PatchTarget("m", "_Client.request", _recording([])), _Client.request)
+    assert isinstance(patch, wrapt.FunctionWrapper)
