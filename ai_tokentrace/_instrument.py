@@ -19,6 +19,7 @@ from ._internal import logger
 from .integrations import REGISTRY, PatchTarget, Wrapper, load, sdk_installed
 
 __all__ = [
+    "alean_method",
     "instrument_sdks",
     "instrumented",
     "is_instrumented",
@@ -107,17 +108,29 @@ def lean_method(original: types.FunctionType, wrapper: Wrapper) -> Any:
     return functools.update_wrapper(hook, original)
 
 
+def alean_method(original: types.FunctionType, wrapper: Wrapper) -> Any:
+    """:func:`lean_method` for a coroutine function: an ``async def`` awaiting the wrapper, so
+    the hook is still a coroutine function to whoever inspects it."""
+    bind = original.__get__
+
+    async def hook(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return await wrapper(bind(self), self, args, kwargs)
+
+    return functools.update_wrapper(hook, original)
+
+
 def _patch_for(target: PatchTarget, original: Any) -> Any:
-    """What replaces ``original``: a :func:`lean_method` where the target asks for one and the
-    original is a plain function (an async or generator one would stop looking like one to
-    whoever inspects it), else wrapt's FunctionWrapper."""
+    """What replaces ``original``: a :func:`lean_method` (or :func:`alean_method`) where the
+    target asks for one and the original is a plain or coroutine function (a generator one
+    would stop looking like one to whoever inspects it), else wrapt's FunctionWrapper."""
     if (
         target.lean
         and type(original) is types.FunctionType
-        and not inspect.iscoroutinefunction(original)
         and not inspect.isgeneratorfunction(original)
         and not inspect.isasyncgenfunction(original)
     ):
+        if inspect.iscoroutinefunction(original):
+            return alean_method(original, target.wrapper)
         return lean_method(original, target.wrapper)
     return wrapt.FunctionWrapper(original, target.wrapper)
 

@@ -1,5 +1,5 @@
-"""How a patch target becomes a patch: a lean hook for a plain per-request method, wrapt's
-FunctionWrapper for everything else."""
+"""How a patch target becomes a patch: a lean hook for a plain or coroutine per-request method,
+wrapt's FunctionWrapper for everything else."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import wrapt
 
-from ai_tokentrace._instrument import _patch_for, lean_method
+from ai_tokentrace._instrument import _patch_for, alean_method, lean_method
 from ai_tokentrace.integrations import PatchTarget
 
 
@@ -83,13 +83,36 @@ def test_a_lean_target_on_a_plain_function_gets_a_lean_hook() -> None:
     assert patch.__wrapped__ is _Client.request
 
 
-@pytest.mark.parametrize("name", ["arequest", "chunks", "achunks"])
-def test_a_lean_target_on_an_async_or_generator_function_keeps_wrapts_wrapper(name: str) -> None:
-    """A plain hook would stop them looking like coroutine or generator functions."""
+async def test_an_async_lean_hook_is_a_coroutine_function_awaiting_the_wrapper() -> None:
+    seen: list[Any] = []
+
+    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        seen.append(instance)
+        return await wrapped(*args, **kwargs) + 1
+
+    hook = alean_method(_Client.arequest, wrapper)  # type: ignore[arg-type]
+    client = _patched_class("arequest", hook)()
+    assert inspect.iscoroutinefunction(hook)
+    assert hook.__wrapped__ is _Client.arequest
+    assert await client.arequest() == 2
+    assert seen == [client]
+
+
+def test_a_lean_target_on_a_coroutine_function_gets_an_async_lean_hook() -> None:
+    patch = _patch_for(
+        PatchTarget("m", "_Client.arequest", _recording([]), lean=True), _Client.arequest
+    )
+    assert not isinstance(patch, wrapt.FunctionWrapper)
+    assert inspect.iscoroutinefunction(patch)
+
+
+@pytest.mark.parametrize("name", ["chunks", "achunks"])
+def test_a_lean_target_on_a_generator_function_keeps_wrapts_wrapper(name: str) -> None:
+    """A plain hook would stop them looking like generator functions."""
     original = vars(_Client)[name]
     patch = _patch_for(PatchTarget("m", f"_Client.{name}", _recording([]), lean=True), original)
     assert isinstance(patch, wrapt.FunctionWrapper)
-    assert inspect.iscoroutinefunction(patch) == inspect.iscoroutinefunction(original)
+    assert inspect.isgeneratorfunction(patch) == inspect.isgeneratorfunction(original)
     assert inspect.isasyncgenfunction(patch) == inspect.isasyncgenfunction(original)
 
 

@@ -24,8 +24,8 @@ class PatchTarget:
 
     ``required=False`` targets are skipped with a debug log when an SDK version lacks them, so
     private names can be tried defensively with public fallbacks. ``lean=True`` marks a hook run
-    on every request: where its target is a plain (not async, not generator) function it is
-    patched with a plain function calling the same wrapper, not a ``wrapt.FunctionWrapper``,
+    on every request: where its target is a plain or coroutine function (not a generator) it is
+    patched with a function of ours calling the same wrapper, not a ``wrapt.FunctionWrapper``,
     whose binding on each attribute read cost a plain OpenAI call 2 to 4 us more (see
     ``ai_tokentrace._instrument.lean_method``).
     """

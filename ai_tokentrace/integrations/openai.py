@@ -1020,7 +1020,11 @@ class OpenAIIntegration:
                     lean=True,
                 ),
                 PatchTarget(
-                    "openai._base_client", "AsyncAPIClient.request", _async_request, required=True
+                    "openai._base_client",
+                    "AsyncAPIClient.request",
+                    _async_request,
+                    required=True,
+                    lean=True,
                 ),
                 *_STREAM_CLOSE,
             ]
