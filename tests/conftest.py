@@ -35,6 +35,16 @@ def _fresh_pipeline() -> Iterator[None]:
 
 
 @pytest.fixture
+def lenient() -> Iterator[None]:
+    """Internal errors logged as a user's program logs them (not re-raised), each place's first
+    one at ERROR again."""
+    _internal.set_strict(False)
+    _internal._seen.clear()
+    yield
+    _internal.set_strict(True)
+
+
+@pytest.fixture
 def memory() -> Iterator[InMemoryTokenUsageService]:
     """A fresh pipeline into an in-memory service; read ``memory.records`` after ``flush()``."""
     service = InMemoryTokenUsageService()

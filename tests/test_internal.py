@@ -9,13 +9,6 @@ import pytest
 from ai_tokentrace import _internal
 
 
-@pytest.fixture
-def lenient() -> object:
-    _internal.set_strict(False)
-    yield
-    _internal.set_strict(True)
-
-
 def fail(where: str) -> None:
     try:
         raise RuntimeError("our bug")

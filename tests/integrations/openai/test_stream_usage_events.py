@@ -362,3 +362,57 @@ async def test_a_stream_whose_caller_asked_for_usage_is_unchanged_and_counted_on
     [rec] = records()
     assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 24)
     assert rec.response_model == "gpt-4o-mini"
+
+
+def _unparsable_usage_read() -> bytes:
+    """One read whose usage event, a chunk with choices, nests too deep for ``json`` to parse
+    (it raises RecursionError, not the ValueError of bad JSON)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    return (
+        b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}],'
+        b'"usage":{"completion_tokens":3,"x":' + deep.encode() + b"}}\n\n"
+    )
+
+
+def _state() -> Any:
+    from ai_tokentrace.integrations._openai_streams import StreamState
+    from ai_tokentrace.integrations.openai import _Call
+
+    return StreamState(None, _Call("openai", "chat.completions", "gpt-4o-mini", 0.0, None))
+
+
+@pytest.mark.parametrize("look", ["_cleaned", "_seen"], ids=["injected", "asked"])
+def test_a_read_the_strip_cannot_look_at_goes_to_the_sdk_unchanged_and_is_logged_once(
+    look: str, lenient: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Our failure is not the caller's: the SDK gets the bytes the server sent, and the error is
+    one ERROR on our logger (a second such read logs at DEBUG)."""
+    from ai_tokentrace.integrations import _openai_streams
+
+    caplog.set_level("DEBUG", logger="ai_tokentrace")
+    state = _state()
+    data = _unparsable_usage_read()
+    try:
+        assert getattr(_openai_streams, look)(state, data) == data
+        assert getattr(_openai_streams, look)(state, data) == data
+        assert state.detached is None
+    finally:
+        state.done = True  # nothing to record for a state with no stream
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "ai-tokentrace internal error in openai usage event (the traced call was not affected)"
+    ]
+    assert isinstance(errors[0].exc_info[1], RecursionError)  # type: ignore[index]
+
+
+@pytest.mark.parametrize("look", ["_cleaned", "_seen"], ids=["injected", "asked"])
+def test_a_read_the_strip_cannot_look_at_raises_in_our_strict_suite(look: str) -> None:
+    """So a bug in the strip fails our own tests instead of passing as a logged line."""
+    from ai_tokentrace.integrations import _openai_streams
+
+    state = _state()
+    try:
+        with pytest.raises(RecursionError):
+            getattr(_openai_streams, look)(state, _unparsable_usage_read())
+    finally:
+        state.done = True
