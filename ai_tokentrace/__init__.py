@@ -64,9 +64,12 @@ def configure(service: ServiceArg = None, **settings: Any) -> None:
 
     Settings: ``max_queue_size``, ``batch_size``, ``flush_interval``, ``export_timeout``,
     ``shutdown_timeout``, ``inject_stream_usage``; each also from ``AI_TOKENTRACE_<NAME>``.
+    Like ``instrument()``, it starts loading the price table on a thread of its own: left to
+    the first record, the load held the export loop for seconds under busy threads.
     """
-    from . import _pipeline
+    from . import _pipeline, _pricing
 
+    _pricing.warm_in_background()
     _pipeline.configure(service, **settings)
 
 

@@ -113,6 +113,52 @@ def caller_costs(n: int) -> dict[str, float]:
     }
 
 
+def _busy(us: float) -> None:
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
+
+
+def starved(threads: int, calls: int, work_us: float) -> dict[str, float]:
+    """Records kept when busy threads starve the loop of the GIL (default queue, a service
+    that costs nothing): each thread spins ``work_us`` of Python, then makes one record.
+
+    The loop gets about one turn at the GIL in as many as there are threads, each a switch
+    interval long, so this is where a bounded queue fills: what it measures is the queue's
+    high-water mark and what was dropped, against the calls made.
+    """
+    from ai_tokentrace import _pipeline, _pricing
+
+    _pricing.warm()  # as instrument() and configure() do before the first record
+    ai_tokentrace.configure(service=NullService())
+    q = _pipeline.current()._queue
+    high = [0]
+
+    def produce() -> None:
+        for i in range(calls):
+            _busy(work_us)
+            emit("openai", "chat.completions", "gpt-4o", i, extract, 0.0)
+            n = len(q)
+            if n > high[0]:
+                high[0] = n
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=produce) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    ai_tokentrace.flush(300)
+    stats = ai_tokentrace.stats()
+    return {
+        "rate": threads * calls / elapsed,
+        "high": high[0],
+        "dropped": stats["dropped"],
+        "made": threads * calls,
+    }
+
+
 def memory_growth(n: int) -> tuple[float, float]:
     ai_tokentrace.configure(service=NullService(), max_queue_size=100_000, batch_size=1000)
     for i in range(10_000):  # warm up: loop, worker, caches
@@ -186,6 +232,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"  caller cost of {name}: {us:6.2f} us  ({us / ref:4.2f}x a logger.info to a NullHandler)"
         )
+    logging.getLogger("ai_tokentrace").setLevel(logging.ERROR)  # the drops are counted below
+    for threads, calls, work in (
+        (8, 2000, 300.0),
+        (32, 500, 300.0),
+        (8, 4000, 50.0),
+        (32, 1000, 50.0),
+    ):
+        s = starved(threads, calls, work)
+        print(
+            f"  {threads} busy threads, a record each {work:.0f} us of their Python: "
+            f"{s['rate']:,.0f} records/s made, queue high-water {s['high']:,.0f} of 10,000, "
+            f"{s['dropped']:,.0f} of {s['made']:,.0f} dropped"
+        )
+    logging.getLogger("ai_tokentrace").setLevel(logging.NOTSET)
     before, after = memory_in_child(args.memory_records)
     print(
         f"  RSS after {args.memory_records:,} records: {before:.1f} MB -> {after:.1f} MB "

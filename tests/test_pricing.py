@@ -256,18 +256,20 @@ def test_import_does_not_load_the_price_table() -> None:
 
 
 @pytest.mark.subprocess
-def test_instrument_loads_the_price_table_on_a_thread_of_its_own() -> None:
-    """`instrument()` starts the import off the caller's thread (once, however often it is
-    called), so neither the caller nor the export loop waits for it later."""
+@pytest.mark.parametrize("setup", ["instrument(integrations=[])", "configure()"])
+def test_setting_up_loads_the_price_table_on_a_thread_of_its_own(setup: str) -> None:
+    """`instrument()` and `configure()` start the import off the caller's thread (once,
+    however often they are called), so neither the caller nor the export loop waits for it
+    later."""
     code = (
         "import threading, ai_tokentrace\n"
         "from ai_tokentrace import _pricing\n"
         "seen = []\n"
         "real = _pricing.warm\n"
         "_pricing.warm = lambda: (seen.append(threading.current_thread().name), real())\n"
-        "ai_tokentrace.instrument(integrations=[])\n"
+        f"ai_tokentrace.{setup}\n"
         "_pricing._warming.join()\n"
-        "ai_tokentrace.instrument(integrations=[])\n"
+        f"ai_tokentrace.{setup}\n"
         "print(seen, _pricing._gp is not None)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
