@@ -46,6 +46,14 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _run_threads(target: Callable[[], None], threads: int) -> None:
+    workers = [threading.Thread(target=target) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
 def throughput(n: int, threads: int, path: Path) -> float:
     """Records/s from emit() on producer threads to lines in the JSONL file, flush included."""
     if path.exists():
@@ -62,11 +70,7 @@ def throughput(n: int, threads: int, path: Path) -> float:
             emit("openai", "chat.completions", "gpt-4o", i, extract, 0.0)
 
     start = time.perf_counter()
-    workers = [threading.Thread(target=produce) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    _run_threads(produce, threads)
     assert ai_tokentrace.flush(300)
     elapsed = time.perf_counter() - start
     with path.open() as f:
@@ -143,11 +147,7 @@ def starved(threads: int, calls: int, work_us: float) -> dict[str, float]:
                 high[0] = n
 
     start = time.perf_counter()
-    workers = [threading.Thread(target=produce) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    _run_threads(produce, threads)
     elapsed = time.perf_counter() - start
     ai_tokentrace.flush(300)
     stats = ai_tokentrace.stats()
