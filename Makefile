@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-oldest lint typecheck check bench bench-instructions clean
+.PHONY: install demo test test-unit test-integration test-oldest coverage lint typecheck check bench bench-instructions clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test-oldest:
 	$(OLDEST_VENV)/bin/uv pip install -q --python $(OLDEST_VENV)/bin/python -e . --group test \
 		-r tests/oldest-requirements.txt
 	$(OLDEST_VENV)/bin/python -m pytest tests/integrations $(PYTEST_ARGS)
+
+# The whole suite under coverage (branches too), then what it leaves unrun.
+coverage: $(STAMP)
+	bash scripts/ensure-chromium.sh
+	$(PY) -m coverage run -m pytest $(PYTEST_ARGS)
+	$(PY) -m coverage report
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ai_tokentrace tests bench

@@ -527,10 +527,16 @@ def awatch(stream: Any, call: _Call) -> Any:
 
 
 def _closed(stream: Any) -> None:
-    """After an SDK stream's own ``close()``: finalise the stream we watch without a proxy."""
+    """After an SDK stream's own ``close()``: finalise the stream, watched without a proxy (its
+    state in its instance dict) or through one (``openai.Stream.close(proxy)``; the proxy's own
+    ``close()`` finalises it itself)."""
     try:
-        values = getattr(stream, "__dict__", None)
-        state = values.get(_STATE) if type(values) is dict else None
+        state: StreamState | None
+        if isinstance(stream, _StreamProxyBase):
+            state = stream._self_s
+        else:
+            values = getattr(stream, "__dict__", None)
+            state = values.get(_STATE) if type(values) is dict else None
         if state is not None:
             state.finalise(False)
     except Exception:

@@ -154,6 +154,26 @@ def test_a_body_read_byte_by_byte_gives_the_same_chunks(
     assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
 
 
+def _on_two_data_lines(body: bytes) -> list[bytes]:
+    """Every JSON event's data on two ``data:`` lines, split after its first member (SSE joins
+    them with a line end, which JSON reads as whitespace), in one read."""
+    return [body.replace(b'"chatcmpl-1",', b'"chatcmpl-1",\ndata: ')]
+
+
+@_WHO_ASKS
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_events_on_several_data_lines_give_the_same_chunks_and_the_usage(
+    kind: str, asked: bool, records
+) -> None:
+    ai_tokentrace.uninstrument()
+    bare = _read(kind, _client(kind, _on_two_data_lines), asked=asked)
+    ai_tokentrace.instrument(integrations=["openai"])
+    assert bare  # the SDK's own decoder reads the spelling
+    assert _read(kind, _client(kind, _on_two_data_lines), asked=asked) == bare
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_injected_chunks_carry_no_usage_field(kind: str, records) -> None:
     """The ``"usage":null`` asking for usage adds to every chunk is cut out with the usage-only

@@ -327,3 +327,102 @@ async def test_scope_is_the_one_active_when_the_stream_started(api: Api, records
     [rec] = records()
     assert (rec.trace_name, rec.user_id) == ("chat-step", "u1")
     assert scope.usage.output_tokens == 24
+
+
+# -- the same lifecycle on a stream the caller holds through our proxy (Responses) ------------
+def _responses(c):  # type: ignore[no-untyped-def]
+    return c.responses.create(model="gpt-5", input="Hi", stream=True)
+
+
+async def _proxied(api: Api):  # type: ignore[no-untyped-def]
+    require(api, "responses")
+    stream = await api.call(_responses)
+    assert type(stream) is not (openai.AsyncStream if api.is_async else openai.Stream)
+    return stream
+
+
+async def test_a_proxied_stream_read_with_next_to_its_end_is_ok(api: Api, records) -> None:
+    """``next()`` / ``__anext__()`` one event at a time, as far as StopIteration: one ok record."""
+    stream = await _proxied(api)
+    events = []
+    try:
+        while True:
+            events.append(await stream.__anext__() if api.is_async else next(stream))
+    except (StopIteration, StopAsyncIteration):
+        pass
+    assert events[-1].type == "response.completed"
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.streamed) == ("ok", True, True)
+
+
+async def test_a_proxied_stream_used_as_context_manager_is_ok(api: Api, records) -> None:
+    stream = await _proxied(api)
+    if api.is_async:
+        async with stream as entered:
+            assert entered is stream
+            events = [e async for e in stream]
+    else:
+        with stream as entered:
+            assert entered is stream
+            events = list(stream)
+    assert events
+    [rec] = records()
+    assert (rec.status, rec.usage_available) == ("ok", True)
+
+
+async def test_a_proxied_stream_left_early_through_with_is_partial(api: Api, records) -> None:
+    stream = await _proxied(api)
+    if api.is_async:
+        async with stream:
+            await stream.__anext__()
+    else:
+        with stream:
+            next(stream)
+    assert stream.response.is_closed
+    [rec] = records()
+    assert (rec.status, rec.usage_available) == ("partial", False)
+
+
+async def test_a_proxied_stream_closed_early_is_partial_once(api: Api, records) -> None:
+    stream = await _proxied(api)
+    await api.close(stream)
+    await api.close(stream)
+    assert stream.response.is_closed
+    [rec] = records()
+    assert rec.status == "partial"
+
+
+async def test_an_error_leaving_with_on_a_proxied_stream_is_the_callers(api: Api, records) -> None:
+    """The caller's own exception leaves ``with`` unchanged; the stream is recorded partial."""
+    stream = await _proxied(api)
+    with pytest.raises(LookupError, match="the caller's own"):  # noqa: PT012
+        if api.is_async:
+            async with stream:
+                await stream.__anext__()
+                raise LookupError("the caller's own")
+        else:
+            with stream:
+                next(stream)
+                raise LookupError("the caller's own")
+    [rec] = records()
+    assert rec.status == "partial"
+
+
+async def test_a_proxied_stream_dropped_unconsumed_is_partial(api: Api, records) -> None:
+    stream = await _proxied(api)
+    del stream
+    gc.collect()
+    [rec] = records()
+    assert (rec.status, rec.streamed) == ("partial", True)
+
+
+async def test_a_proxied_stream_closed_through_the_class_is_partial(api: Api, records) -> None:
+    """``openai.Stream.close(stream)`` on the proxy finalises as ``stream.close()`` does."""
+    stream = await _proxied(api)
+    if api.is_async:
+        await openai.AsyncStream.close(stream)
+    else:
+        openai.Stream.close(stream)
+    assert stream.response.is_closed
+    [rec] = records()
+    assert rec.status == "partial"
