@@ -15,6 +15,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import itertools
+import logging
 import os
 import sys
 import threading
@@ -64,10 +65,12 @@ class _Counter:
 
 
 class _RateLimited:
-    """Log a warning at most once per ``interval`` seconds, with the number suppressed."""
+    """Log a warning (or ``level``) at most once per ``interval`` seconds, with the number
+    suppressed."""
 
-    def __init__(self, interval: float = 30.0) -> None:
+    def __init__(self, interval: float = 30.0, level: int = logging.WARNING) -> None:
         self._interval = interval
+        self._level = level
         self._last = -1e18
         self._suppressed = 0
 
@@ -78,7 +81,7 @@ class _RateLimited:
                 msg += " (%d similar messages suppressed)"
                 args = (*args, self._suppressed)
             self._last, self._suppressed = now, 0
-            logger.warning(msg, *args)
+            logger.log(self._level, msg, *args)
         else:
             self._suppressed += 1
 
@@ -123,6 +126,7 @@ class _Lane:
         self._spills: set[asyncio.Future[None]] = set()
         self._warn_overflow = _RateLimited()
         self._warn_failure = _RateLimited()
+        self._warn_spill = _RateLimited(level=logging.ERROR)  # each failed spill is a loss
 
     # -- any thread ---------------------------------------------------------------------------
     def put_threadsafe(self, record: TokenUsageRecord) -> None:
@@ -252,7 +256,9 @@ class _Lane:
         try:
             await asyncio.get_running_loop().run_in_executor(None, append_lines, path, lines)
         except Exception as exc:
-            logger.error("could not spill %d record(s) to %s: %r (lost)", len(lines), path, exc)
+            self._warn_spill.warn(
+                "could not spill %d record(s) to %s: %r (lost)", len(lines), path, exc
+            )
             for _ in records:
                 self.dropped.inc()
             return

@@ -301,6 +301,78 @@ def test_lane_overflow_spills_when_the_service_has_a_spill_path(tmp_path: Path) 
     assert len(hang.spill_path.read_text().splitlines()) == 3
 
 
+def test_lane_overflow_without_a_spill_path_drops_counts_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service that cannot keep up and has nowhere to spill loses the overflow, counted and
+    warned about once; what fitted is delivered."""
+    hang = HangingService()
+    ai_tokentrace.configure(service=hang, max_queue_size=2, batch_size=1, export_timeout=FOREVER)
+    hang.export(make_record(0))
+    assert hang.started.wait(30)
+    for n in range(1, 6):
+        hang.export(make_record(n))  # 1 and 2 fit; 3, 4, 5 overflow
+    hang.release()
+    assert not ai_tokentrace.flush(30)  # records were lost
+    assert [r.record_id for r in hang.records] == ["rec-0", "rec-1", "rec-2"]
+    assert ai_tokentrace.stats()["dropped"] == 3
+    assert caplog.text.count("HangingService queue full (2 records); dropped") == 1
+
+
+def test_a_spill_file_that_cannot_be_written_counts_the_records_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Spilling to a path under a regular file fails: the records are counted dropped and the
+    error logged once (rate-limited), and the caller never sees it."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    svc = FailingService(ValueError("permanent"))
+    svc.spill_path = blocker / "spill.jsonl"
+    ai_tokentrace.configure(service=svc)
+    for _ in range(2):
+        emit_usage()
+    assert not ai_tokentrace.flush(30)
+    stats = ai_tokentrace.stats()
+    assert (stats["spilled"], stats["dropped"]) == (0, 2)
+    [logged] = [r for r in caplog.records if "could not spill" in r.getMessage()]
+    assert logged.levelname == "ERROR"  # once: the second batch's failure is counted, not logged
+    assert "FileExistsError" in logged.getMessage()
+
+
+def test_a_service_whose_close_hangs_is_left_behind_at_shutdown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """shutdown() is bounded: a close that never returns is warned about, not waited for."""
+    import asyncio
+
+    class NeverCloses(InMemoryTokenUsageService):
+        async def aclose(self) -> None:
+            await asyncio.Event().wait()
+
+    svc = NeverCloses()
+    ai_tokentrace.configure(service=svc)
+    emit_usage()
+    ai_tokentrace.shutdown(0.5)
+    assert len(svc.records) == 1  # delivered before the close was asked for
+    assert "NeverCloses did not close within" in caplog.text
+
+
+def test_a_service_whose_close_fails_is_logged_and_shutdown_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class FailsToClose(InMemoryTokenUsageService):
+        async def aclose(self) -> None:
+            raise OSError("socket gone")
+
+    closed = SignalService()
+    ai_tokentrace.configure(service=[FailsToClose(), closed])
+    emit_usage()
+    ai_tokentrace.shutdown(30)
+    assert closed.closed
+    assert len(closed.records) == 1
+    assert "FailsToClose failed to close: OSError('socket gone')" in caplog.text
+
+
 def test_service_export_is_fire_and_forget_and_flushed() -> None:
     """TokenUsageService.export() queues onto the background loop; flush() covers it."""
     svc = InMemoryTokenUsageService()
