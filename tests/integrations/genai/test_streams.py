@@ -160,3 +160,46 @@ async def test_stream_keeps_the_scope_of_the_request_not_of_the_consumer(
     [rec] = records()
     assert rec.trace_name == "opened-here"
     assert scope.usage.total_tokens == 36
+
+
+async def test_an_async_stream_keeps_the_scope_of_the_request_not_of_the_consumer(
+    client: Any, records: Any
+) -> None:
+    """The async twin: awaited inside a scope, read after it closed (the SDK sends the request
+    on the first chunk asked for)."""
+    with ai_tokentrace.trace_tokens("opened-here") as scope:
+        stream = await client.aio.models.generate_content_stream(model=MODEL, contents="hi")
+    got = [chunk async for chunk in stream]
+    assert got
+    [rec] = records()
+    assert rec.trace_name == "opened-here"
+    assert scope.usage.total_tokens == 36
+
+
+async def test_an_async_stream_asked_for_in_a_scope_and_awaited_after_keeps_that_scope(
+    client: Any, records: Any
+) -> None:
+    """The scope is the one the call was made in, even when its coroutine is awaited later."""
+    with ai_tokentrace.trace_tokens("asked-here"):
+        pending = client.aio.models.generate_content_stream(model=MODEL, contents="hi")
+    with ai_tokentrace.trace_tokens("awaited-here"):
+        stream = await pending
+    async for _ in stream:
+        pass
+    [rec] = records()
+    assert rec.trace_name == "asked-here"
+
+
+async def test_an_async_stream_in_a_scope_closed_early_is_partial_in_that_scope(
+    client: Any, records: Any
+) -> None:
+    """Closing our scope-carrying iterator closes the SDK's; the per-request stream inside it
+    is closed by the loop's async-generator finaliser (as without us) and recorded once."""
+    with ai_tokentrace.trace_tokens("early"):
+        stream = await client.aio.models.generate_content_stream(model=MODEL, contents="hi")
+        first = await stream.__anext__()
+        await stream.aclose()
+    await run_finalizers()
+    assert first.usage_metadata is not None
+    [rec] = records()
+    assert (rec.trace_name, rec.status) == ("early", "partial")
