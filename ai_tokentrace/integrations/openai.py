@@ -223,11 +223,13 @@ def _inject(
     options whose body we cannot swap so, or with ``stream_options`` among the extra JSON, are
     copied.
     """
-    so = body.get("stream_options")
+    in_extra = extra is not None and _is_mapping(extra) and "stream_options" in extra
+    # the caller's own stream options (``include_obfuscation``, say) go with ours: the SDK lays
+    # ``extra_body`` over the body, so there its stream options are the ones the server gets
+    so = extra["stream_options"] if in_extra else body.get("stream_options")
     new_body = dict(body)
     old = so if so is not None and _is_mapping(so) else {}
     new_body["stream_options"] = {**old, "include_usage": True}
-    in_extra = extra is not None and _is_mapping(extra) and "stream_options" in extra
     if not in_extra and getattr(options, "__dict__", None) is fields:
         fields["json_data"] = new_body
         return options, (fields, body)

@@ -77,6 +77,28 @@ async def test_callers_stream_options_are_not_mutated(api: Api, records) -> None
     assert records()[0].usage_available
 
 
+async def test_stream_options_given_through_extra_body_are_sent_with_ours(
+    api: Api, records
+) -> None:
+    """``extra_body`` is laid over the body, so its stream options are the ones the server
+    gets: ours join them there, and the caller's dicts are left as they were."""
+    extra = {"stream_options": {"include_obfuscation": False}, "user": "u-1"}
+    chunks = await api.drain(
+        await api.call(
+            lambda c: c.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_body=extra
+            )
+        )
+    )
+    assert extra == {"stream_options": {"include_obfuscation": False}, "user": "u-1"}
+    sent = api.sent[-1]
+    assert sent["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert sent["user"] == "u-1"
+    assert all(chunk.choices for chunk in chunks)  # the usage-only chunk we asked for is ours
+    [rec] = records()
+    assert (rec.usage_available, rec.output_tokens) == (True, 24)
+
+
 def test_request_options_made_by_the_caller_are_given_back_as_they_were(records) -> None:
     """Usage is asked for on the request options in place, for the one call: options the
     caller made for the client's low-level ``request`` have their own body again afterwards."""
