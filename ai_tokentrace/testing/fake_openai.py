@@ -10,7 +10,10 @@ completions, images and audio transcriptions, with realistic usage: prompt token
 the input, cached tokens on long prompts, reasoning tokens for reasoning models. Nothing leaves
 the process. Special models: ``fake-error-<status>`` answers with that HTTP error;
 ``fake-stream-error`` breaks a stream off with an error event after two chunks;
-``fake-stream-cut`` loses the connection after two chunks (the transport raises ``ReadError``).
+``fake-stream-cut`` loses the connection after two chunks (the transport raises ``ReadError``);
+``fake-failed`` answers a Responses request with a response whose status is ``failed`` (with
+its usage). ``background_polls=N`` makes the first N retrieves of a background response answer
+``in_progress``, without usage, as a response still running does.
 """
 
 from __future__ import annotations
@@ -121,9 +124,12 @@ def _event_by_event(hx: Any, pieces: list[bytes], lost: bool = False) -> Any:
 class FakeOpenAI:
     """The request handler. Keeps a request log and the background responses it created."""
 
-    def __init__(self, *, output_tokens: int = 24, latency_chunks: int = 6) -> None:
+    def __init__(
+        self, *, output_tokens: int = 24, latency_chunks: int = 6, background_polls: int = 0
+    ) -> None:
         self.output_tokens = output_tokens
         self.chunks = latency_chunks
+        self.background_polls = background_polls
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._background: dict[str, dict[str, Any]] = {}
@@ -339,12 +345,15 @@ class FakeOpenAI:
             }
             return self._json(self._response_obj(rid, model, None, "queued"))
         if not body.get("stream"):
+            status = "failed" if body.get("model") == "fake-failed" else "completed"
             return self._json(
-                self._response_obj(rid, model, n, "completed", _answer(_text_of(body.get("input"))))
+                self._response_obj(rid, model, n, status, _answer(_text_of(body.get("input"))))
             )
         broken = body.get("model") == "fake-stream-error"
+        cut = 2 if body.get("model") == "fake-stream-cut" else None
         return self._sse(
-            self._response_events(rid, model, n, broken, _answer(_text_of(body.get("input"))))
+            self._response_events(rid, model, n, broken, _answer(_text_of(body.get("input")))),
+            cut,
         )
 
     def _response_events(
@@ -450,6 +459,9 @@ class FakeOpenAI:
         job = self._background.get(rid)
         if job is None:
             return httpx_module().Response(404, json={"error": {"message": f"no response {rid}"}})
+        job["polls"] = job.get("polls", 0) + 1
+        if job["polls"] <= self.background_polls:
+            return self._json(self._response_obj(rid, job["model"], None, "in_progress"))
         done = self._response_obj(rid, job["model"], job["n"], "completed", job["text"])
         if request.url.params.get("stream") == "true":
             seq = itertools.count()

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from ai_tokentrace.testing.fake_openai import FakeOpenAI
+
 from .conftest import MESSAGES, Api, method, require
 
 
@@ -219,6 +221,40 @@ async def test_background_response_counted_once_when_usage_arrives(api: Api, rec
     await api.call(lambda c: c.responses.retrieve(queued.id))
     [rec] = records()
     assert (rec.response_id, rec.model, rec.output_tokens) == (queued.id, "gpt-5", 88)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_background_response_polled_while_running_is_counted_once_when_done(
+    kind: str, instrumented, records
+) -> None:
+    """Retrieves that find it still running (no usage yet) count nothing and keep waiting;
+    the first that finds it done counts it, once."""
+    api = Api(kind, FakeOpenAI(background_polls=2))
+    require(api, "responses")
+    queued = await api.call(
+        lambda c: c.responses.create(model="gpt-5", input="Hi", **_background(api))
+    )
+    statuses = []
+    for _ in range(4):
+        got = await api.call(lambda c: c.responses.retrieve(queued.id))
+        statuses.append(got.status)
+    assert statuses == ["in_progress", "in_progress", "completed", "completed"]
+    [rec] = records()
+    assert (rec.response_id, rec.model, rec.output_tokens, rec.status) == (
+        queued.id,
+        "gpt-5",
+        88,
+        "ok",
+    )
+
+
+async def test_a_failed_response_is_recorded_with_its_usage_as_an_error(api: Api, records) -> None:
+    require(api, "responses")
+    got = await api.call(lambda c: c.responses.create(model="fake-failed", input="Hi"))
+    assert got.status == "failed"
+    [rec] = records()
+    assert (rec.status, rec.usage_available) == ("error", True)
+    assert rec.input_tokens > 0
 
 
 async def test_background_response_counted_by_retrieve_stream(api: Api, records) -> None:

@@ -448,3 +448,32 @@ async def test_a_proxied_stream_closed_through_the_class_is_partial(api: Api, re
     assert stream.response.is_closed
     [rec] = records()
     assert rec.status == "partial"
+
+
+async def test_a_proxied_stream_cut_off_passes_the_error_through_and_is_partial(
+    api: Api, records
+) -> None:
+    """A connection lost mid-way through a Responses stream: the caller gets the SDK's error
+    after the events that arrived; the record is partial, named for that error."""
+    from ai_tokentrace.testing.fake_openai import httpx_module
+
+    require(api, "responses")
+    stream = await api.call(
+        lambda c: c.responses.create(model="fake-stream-cut", input="Hi", stream=True)
+    )
+    got: list = []  # type: ignore[type-arg]
+    lost = (openai.APIConnectionError, httpx_module().ReadError)
+    with pytest.raises(lost) as raised:  # noqa: PT012 - raised by the iteration
+        if api.is_async:
+            async for event in stream:
+                got.append(event)
+        else:
+            for event in stream:
+                got.append(event)
+    assert len(got) == 2
+    [rec] = records()
+    assert (rec.status, rec.error_type, rec.usage_available) == (
+        "partial",
+        type(raised.value).__name__,
+        False,
+    )
