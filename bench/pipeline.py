@@ -135,7 +135,8 @@ def starved(threads: int, calls: int, work_us: float) -> dict[str, float]:
 
     _pricing.warm()  # as instrument() and configure() do before the first record
     ai_tokentrace.configure(service=NullService())
-    q = _pipeline.current()._queue
+    pipeline = _pipeline.current()
+    q = pipeline._queue
     high = [0]
 
     def produce() -> None:
@@ -156,6 +157,7 @@ def starved(threads: int, calls: int, work_us: float) -> dict[str, float]:
         "high": high[0],
         "dropped": stats["dropped"],
         "made": threads * calls,
+        "bound": pipeline.settings.max_queue_size,
     }
 
 
@@ -232,7 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"  caller cost of {name}: {us:6.2f} us  ({us / ref:4.2f}x a logger.info to a NullHandler)"
         )
-    logging.getLogger("ai_tokentrace").setLevel(logging.ERROR)  # the drops are counted below
+    ours = logging.getLogger("ai_tokentrace")
+    level = ours.level
+    ours.setLevel(logging.ERROR)  # the drops are counted below, not warned about
     for threads, calls, work in (
         (8, 2000, 300.0),
         (32, 500, 300.0),
@@ -242,10 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         s = starved(threads, calls, work)
         print(
             f"  {threads} busy threads, a record each {work:.0f} us of their Python: "
-            f"{s['rate']:,.0f} records/s made, queue high-water {s['high']:,.0f} of 10,000, "
+            f"{s['rate']:,.0f} records/s made, queue high-water {s['high']:,.0f} of "
+            f"{s['bound']:,.0f}, "
             f"{s['dropped']:,.0f} of {s['made']:,.0f} dropped"
         )
-    logging.getLogger("ai_tokentrace").setLevel(logging.NOTSET)
+    ours.setLevel(level)
     before, after = memory_in_child(args.memory_records)
     print(
         f"  RSS after {args.memory_records:,} records: {before:.1f} MB -> {after:.1f} MB "

@@ -328,7 +328,7 @@ def test_a_spill_file_that_cannot_be_written_counts_the_records_lost(
     blocker.write_text("")
     svc = FailingService(ValueError("permanent"))
     svc.spill_path = blocker / "spill.jsonl"
-    ai_tokentrace.configure(service=svc)
+    ai_tokentrace.configure(service=svc, batch_size=1)  # two batches, two failed spills
     for _ in range(2):
         emit_usage()
     assert not ai_tokentrace.flush(30)

@@ -72,8 +72,14 @@ def _header_request_id(headers: Any) -> str | None:
     return rid if isinstance(rid, str) else None
 
 
+# Where an SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to find:
+# a proxy's ``__dict__`` is its stream's, so ``openai.Stream.close(proxy)`` finds it there too.
+_STATE = "_ai_tokentrace_state"
+
+
 class StreamState:
-    """One stream's bookkeeping, kept off the proxy so per-chunk updates are plain slot stores."""
+    """One stream's bookkeeping, kept off the proxy so per-chunk updates are plain slot stores.
+    It is kept in the stream's instance dict (:data:`_STATE`)."""
 
     __slots__ = (
         "__weakref__",
@@ -100,6 +106,9 @@ class StreamState:
         self.error: str | None = None  # Responses: an error event's code
         self.raised: str | None = None  # the error the caller gets, where the SDK translates ours
         self.done = False
+        values = getattr(stream, "__dict__", None)
+        if type(values) is dict:
+            values[_STATE] = self
 
     def request_id(self) -> str | None:
         """Read as the stream ends, on the caller's thread: queued instead, the headers cost
@@ -472,9 +481,6 @@ def _reads_iter_events(cls: type) -> bool:
     return found
 
 
-_STATE = "_ai_tokentrace_state"  # where a stream we watch without a proxy keeps its state
-
-
 def _watch_bytes(stream: Any, state: StreamState) -> bool:
     """Feed a chat or completion ``stream``'s SSE decoder through our strip (:func:`_cleaned`
     when we asked for its usage, else :func:`_seen`); True when it is set: it then sees every
@@ -482,9 +488,8 @@ def _watch_bytes(stream: Any, state: StreamState) -> bool:
 
     The SDK's stream reads ``self._decoder`` when first advanced, so a decoder set on the
     instance now is the one it uses, even if ``uninstrument()`` comes first. Only the SDK's own
-    text decoder is stood in for (a client's own decoder may not read SSE text). The state is
-    also kept in the stream's instance dict, where ``close()`` finds it. Where an SDK reads its
-    events otherwise the proxy's noticer hides the parsed chunk instead; either way it is
+    text decoder is stood in for (a client's own decoder may not read SSE text). Where an SDK
+    reads its events otherwise the proxy's noticer hides the parsed chunk instead; either way it is
     counted once.
     """
     call = state.call
@@ -497,7 +502,6 @@ def _watch_bytes(stream: Any, state: StreamState) -> bool:
     if type(decoder).__name__ != "SSEDecoder":
         return False
     values["_decoder"] = _StrippingDecoder(decoder, state, _cleaned if call.injected else _seen)
-    values[_STATE] = state
     return True
 
 
@@ -527,16 +531,11 @@ def awatch(stream: Any, call: _Call) -> Any:
 
 
 def _closed(stream: Any) -> None:
-    """After an SDK stream's own ``close()``: finalise the stream, watched without a proxy (its
-    state in its instance dict) or through one (``openai.Stream.close(proxy)``; the proxy's own
-    ``close()`` finalises it itself)."""
+    """After an SDK stream's own ``close()``: finalise the stream (watched, or through a proxy,
+    whose ``__dict__`` is its stream's)."""
     try:
-        state: StreamState | None
-        if isinstance(stream, _StreamProxyBase):
-            state = stream._self_s
-        else:
-            values = getattr(stream, "__dict__", None)
-            state = values.get(_STATE) if type(values) is dict else None
+        values = getattr(stream, "__dict__", None)
+        state = values.get(_STATE) if type(values) is dict else None
         if state is not None:
             state.finalise(False)
     except Exception:

@@ -718,7 +718,8 @@ class GenaiIntegration:
             for names, wrappers in plan:
                 attribute = _first_present(cls, names)
                 if attribute is not None:
-                    # lean: the sync per-request hooks skip wrapt's binding (see PatchTarget)
+                    # lean: skips wrapt's binding where the method is a plain or coroutine
+                    # function; the sync stream generator keeps wrapt's (see PatchTarget)
                     hook = PatchTarget(
                         _MODELS, f"{cls_name}.{attribute}", wrappers[side], lean=True
                     )
