@@ -120,9 +120,14 @@ def alean_method(original: types.FunctionType, wrapper: Wrapper) -> Any:
 
 
 def _patch_for(target: PatchTarget, original: Any) -> Any:
-    """What replaces ``original``: a :func:`lean_method` (or :func:`alean_method`) where the
-    target asks for one and the original is a plain or coroutine function (a generator one
-    would stop looking like one to whoever inspects it), else wrapt's FunctionWrapper."""
+    """What replaces ``original``: the target's ``direct`` hook where it accepts the original,
+    else a :func:`lean_method` (or :func:`alean_method`) where the target asks for one and the
+    original is a plain or coroutine function (a generator one would stop looking like one to
+    whoever inspects it), else wrapt's FunctionWrapper."""
+    if target.direct is not None and type(original) is types.FunctionType:
+        hook = target.direct(original)
+        if hook is not None:
+            return functools.update_wrapper(hook, original)
     if (
         target.lean
         and type(original) is types.FunctionType

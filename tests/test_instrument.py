@@ -12,6 +12,7 @@ import wrapt
 
 from ai_tokentrace._instrument import _patch_for, alean_method, lean_method
 from ai_tokentrace.integrations import PatchTarget
+from ai_tokentrace.integrations._base import has_signature
 
 
 class _Client:
@@ -81,6 +82,63 @@ def test_a_lean_target_on_a_plain_function_gets_a_lean_hook() -> None:
     )
     assert not isinstance(patch, wrapt.FunctionWrapper)
     assert patch.__wrapped__ is _Client.request
+
+
+def _direct_for(seen: list[Any]) -> Any:
+    """A ``direct`` factory that accepts only ``_Client.request`` (as one written for a
+    signature does) and records what it was given."""
+
+    def direct(original: Any) -> Any:
+        seen.append(original)
+        if original is not _Client.request:
+            return None
+
+        def request(self: Any, cast_to: Any, options: Any, *, stream: bool = False) -> Any:
+            return ("direct", original(self, cast_to, options, stream=stream))
+
+        return request
+
+    return direct
+
+
+def test_a_direct_hook_replaces_the_original_and_looks_like_it() -> None:
+    seen: list[Any] = []
+    target = PatchTarget(
+        "m", "_Client.request", _recording([]), lean=True, direct=_direct_for(seen)
+    )
+    patch = _patch_for(target, _Client.request)
+    client = _patched_class("request", patch)()
+    assert seen == [_Client.request]
+    assert client.request(int, {}) == ("direct", (client, int, {}, False))
+    assert patch.__wrapped__ is _Client.request
+    assert patch.__qualname__ == "_Client.request"
+    assert patch.__doc__ == "The SDK's own docstring."
+
+
+def test_a_direct_factory_that_declines_leaves_the_lean_hook() -> None:
+    seen: list[Any] = []
+    target = PatchTarget("m", "_Client.fails", _recording(seen), lean=True, direct=_direct_for([]))
+    patch = _patch_for(target, _Client.fails)
+    client = _patched_class("fails", patch)()
+    with pytest.raises(KeyError, match="the method's own"):
+        client.fails()
+    assert not isinstance(patch, wrapt.FunctionWrapper)
+    [(_, instance, _, _)] = seen  # the wrapper ran
+    assert instance is client
+
+
+def test_has_signature_compares_names_kinds_and_defaults() -> None:
+    p = inspect.Parameter
+    expected = (
+        ("self", p.POSITIONAL_OR_KEYWORD, p.empty),
+        ("cast_to", p.POSITIONAL_OR_KEYWORD, p.empty),
+        ("options", p.POSITIONAL_OR_KEYWORD, p.empty),
+        ("stream", p.KEYWORD_ONLY, False),
+    )
+    assert has_signature(_Client.request, expected)
+    assert not has_signature(_Client.request, expected[:3])
+    assert not has_signature(_Client.request, (*expected[:3], ("stream", p.KEYWORD_ONLY, True)))
+    assert not has_signature(len, expected)  # a builtin whose signature is not known
 
 
 async def test_an_async_lean_hook_is_a_coroutine_function_awaiting_the_wrapper() -> None:

@@ -8,14 +8,29 @@ SDK is imported, idempotence, undoing) lives in ``ai_tokentrace._instrument``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Integration", "PatchTarget", "Wrapper"]
+__all__ = ["Integration", "PatchTarget", "Signature", "Wrapper", "has_signature"]
 
 # wrapt's wrapper signature: (wrapped, instance, args, kwargs) -> result.
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+# (name, kind, default) of each parameter, as ``inspect.Parameter`` spells them.
+Signature = tuple[tuple[str, Any, Any], ...]
+
+
+def has_signature(function: Callable[..., Any], expected: Signature) -> bool:
+    """Whether ``function``'s parameters are ``expected``, names, kinds and defaults: a
+    ``direct`` hook is written for one signature and must not replace another."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return tuple((p.name, p.kind, p.default) for p in parameters) == expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +42,9 @@ class PatchTarget:
     on every request: where its target is a plain or coroutine function (not a generator) it is
     patched with a function of ours calling the same wrapper, not a ``wrapt.FunctionWrapper``,
     whose binding on each attribute read cost a plain OpenAI call 2 to 4 us more (see
-    ``ai_tokentrace._instrument.lean_method``).
+    ``ai_tokentrace._instrument.lean_method``). ``direct``, given the original, returns the
+    hook itself, written with the original's own signature so nothing is bound or packed per
+    call, or None where the original is not the one it was written for (then ``wrapper``).
     """
 
     module: str
@@ -35,6 +52,7 @@ class PatchTarget:
     wrapper: Wrapper
     required: bool = False
     lean: bool = False
+    direct: Callable[[Any], Any] | None = None
 
 
 class Integration(Protocol):

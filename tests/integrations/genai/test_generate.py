@@ -15,6 +15,12 @@ from .tools import get_weather
 pytestmark = pytest.mark.usefixtures("instrumented")
 
 
+@pytest.fixture(params=["direct", "wrapper"])
+def hook_form(request: pytest.FixtureRequest) -> str:
+    """Every case through both forms of the generate hook (see conftest's ``hook_form``)."""
+    return str(request.param)
+
+
 async def test_one_call_gives_one_record_with_gemini_buckets(
     generate: Generate, client: Any, fake: FakeGemini, records: Any
 ) -> None:

@@ -24,6 +24,22 @@ def test_instrument_twice_patches_once(instrumented: Any, client: Any, records: 
     assert len(records()) == 1
 
 
+@pytest.mark.parametrize("hook_form", ["direct", "wrapper"])
+@pytest.mark.parametrize("cls", [models.Models, models.AsyncModels], ids=["sync", "async"])
+def test_the_generate_hook_has_the_sdks_signature(instrumented: Any, cls: type) -> None:
+    """The per-request generate hook is not a wrapt wrapper, in either form, and still looks
+    like the SDK's method to whoever inspects it."""
+    import inspect
+
+    import wrapt
+
+    hook = cls.__dict__["_generate_content"]
+    assert not isinstance(hook, wrapt.FunctionWrapper)
+    assert inspect.signature(hook) == inspect.signature(hook.__wrapped__)
+    assert hook.__qualname__ == hook.__wrapped__.__qualname__
+    assert inspect.iscoroutinefunction(hook) is (cls is models.AsyncModels)
+
+
 def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:
     """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before."""
     import inspect

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import ai_tokentrace
+from ai_tokentrace.integrations import openai as openai_integration
 from ai_tokentrace.testing import InMemoryTokenUsageService
 from ai_tokentrace.testing.fake_openai import (
     FakeOpenAI,
@@ -72,8 +73,21 @@ class Api:
 
 
 @pytest.fixture
-def instrumented(memory: InMemoryTokenUsageService) -> Iterator[InMemoryTokenUsageService]:
+def hook_form() -> str:
+    """How the client's ``request`` is hooked: ``"direct"``, a function with the SDK's own
+    signature, or ``"wrapper"``, the ``(wrapped, instance, args, kwargs)`` form an SDK whose
+    signature differs gets (a module that overrides this runs its tests both ways)."""
+    return "direct"
+
+
+@pytest.fixture
+def instrumented(
+    memory: InMemoryTokenUsageService, hook_form: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InMemoryTokenUsageService]:
     """OpenAI instrumented into the in-memory service, undone afterwards."""
+    if hook_form == "wrapper":
+        monkeypatch.setattr(openai_integration, "_direct_request", lambda original: None)
+        monkeypatch.setattr(openai_integration, "_adirect_request", lambda original: None)
     ai_tokentrace.instrument(integrations=["openai"])
     yield memory
     ai_tokentrace.uninstrument()

@@ -21,6 +21,13 @@ def _background(api: Api) -> dict[str, Any]:
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
+
+@pytest.fixture(params=["direct", "wrapper"])
+def hook_form(request: pytest.FixtureRequest) -> str:
+    """Every endpoint through both forms of the request hook (see conftest's ``hook_form``)."""
+    return str(request.param)
+
+
 LONG = [{"role": "user", "content": "word " * 1500}]
 
 

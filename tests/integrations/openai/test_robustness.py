@@ -18,6 +18,7 @@ from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client, ht
 from .conftest import MESSAGES, Api
 
 _ORIGINAL_REQUEST = SyncAPIClient.__dict__["request"]
+_ORIGINAL_AREQUEST = AsyncAPIClient.__dict__["request"]
 
 
 def _client_answering(body: dict[str, Any], status: int = 200) -> openai.OpenAI:
@@ -177,18 +178,21 @@ def test_the_async_client_request_stays_a_coroutine_function(instrumented) -> No
     assert not inspect.iscoroutinefunction(SyncAPIClient.request)
 
 
-def test_the_sync_client_request_is_a_lean_hook_with_the_sdks_signature(instrumented) -> None:
-    """The per-request hook skips wrapt's binding (see ``PatchTarget.lean``) and still looks like
-    the SDK's method to whoever inspects it."""
+@pytest.mark.parametrize("hook_form", ["direct", "wrapper"])
+@pytest.mark.parametrize("client_cls", [SyncAPIClient, AsyncAPIClient], ids=["sync", "async"])
+def test_the_client_request_hook_has_the_sdks_signature(instrumented, client_cls: type) -> None:
+    """The per-request hook is not a wrapt wrapper (see ``PatchTarget.direct`` and ``lean``),
+    in either form, and still looks like the SDK's method to whoever inspects it."""
     import inspect
 
     import wrapt
 
-    hook = SyncAPIClient.__dict__["request"]
+    hook = client_cls.__dict__["request"]
+    original = hook.__wrapped__
     assert not isinstance(hook, wrapt.FunctionWrapper)
-    assert hook.__wrapped__ is _ORIGINAL_REQUEST
-    assert inspect.signature(hook) == inspect.signature(_ORIGINAL_REQUEST)
-    assert hook.__qualname__ == _ORIGINAL_REQUEST.__qualname__
+    assert original is (_ORIGINAL_REQUEST if client_cls is SyncAPIClient else _ORIGINAL_AREQUEST)
+    assert inspect.signature(hook) == inspect.signature(original)
+    assert hook.__qualname__ == original.__qualname__
 
 
 def test_the_async_streams_close_stays_a_coroutine_function(instrumented) -> None:
