@@ -15,3 +15,19 @@ def no_budget_watching(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_capture, "pre_call_guards", [])
     monkeypatch.setattr(_capture, "capture_listeners", [])
     monkeypatch.setattr(_budget, "_hooks_on", False)
+
+
+@pytest.fixture
+def hook_form() -> str:
+    """How the per-request hook is installed: ``"direct"``, a function with the SDK's own
+    signature (``PatchTarget.direct``), or ``"wrapper"``, the ``(wrapped, instance, args,
+    kwargs)`` form an SDK whose signature differs gets. ``direct_hooks_declined`` turns the
+    first off; a module that overrides this fixture runs its tests both ways."""
+    return "direct"
+
+
+def direct_hooks_declined(monkeypatch: pytest.MonkeyPatch, module: object, *names: str) -> None:
+    """The ``direct`` factories ``names`` of ``module`` decline every original, as they do
+    one whose signature is not theirs (an older SDK's), so the wrapper form is installed."""
+    for name in names:
+        monkeypatch.setattr(module, name, lambda original: None)

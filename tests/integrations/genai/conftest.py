@@ -18,6 +18,8 @@ from ai_tokentrace.integrations import genai as genai_integration
 from ai_tokentrace.testing import InMemoryTokenUsageService
 from ai_tokentrace.testing.fake_genai import FakeGemini, fake_genai_client
 
+from ..conftest import direct_hooks_declined
+
 MODEL = "gemini-2.5-flash"
 MODES = ("sync", "async", "sync-stream", "async-stream")
 
@@ -53,21 +55,14 @@ def vertex_client(fake: FakeGemini) -> Any:
 
 
 @pytest.fixture
-def hook_form() -> str:
-    """How ``_generate_content`` is hooked: ``"direct"``, a function with the SDK's own
-    signature, or ``"wrapper"``, the ``(wrapped, instance, args, kwargs)`` form an SDK whose
-    signature differs gets (a module that overrides this runs its tests both ways)."""
-    return "direct"
-
-
-@pytest.fixture
 def instrumented(
     memory: InMemoryTokenUsageService, hook_form: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[InMemoryTokenUsageService]:
     """google-genai patched, records into ``memory``; undone afterwards."""
     if hook_form == "wrapper":
-        monkeypatch.setattr(genai_integration, "_direct_generate", lambda original: None)
-        monkeypatch.setattr(genai_integration, "_adirect_generate", lambda original: None)
+        direct_hooks_declined(
+            monkeypatch, genai_integration, "_direct_generate", "_adirect_generate"
+        )
     ai_tokentrace.instrument(integrations=["genai"])
     yield memory
     ai_tokentrace.uninstrument()

@@ -17,6 +17,8 @@ from ai_tokentrace.testing.fake_openai import (
     fake_openai_client,
 )
 
+from ..conftest import direct_hooks_declined
+
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
 LONG_MESSAGES = [{"role": "user", "content": "word " * 1500}]  # long enough for a cache hit
 
@@ -73,21 +75,14 @@ class Api:
 
 
 @pytest.fixture
-def hook_form() -> str:
-    """How the client's ``request`` is hooked: ``"direct"``, a function with the SDK's own
-    signature, or ``"wrapper"``, the ``(wrapped, instance, args, kwargs)`` form an SDK whose
-    signature differs gets (a module that overrides this runs its tests both ways)."""
-    return "direct"
-
-
-@pytest.fixture
 def instrumented(
     memory: InMemoryTokenUsageService, hook_form: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[InMemoryTokenUsageService]:
     """OpenAI instrumented into the in-memory service, undone afterwards."""
     if hook_form == "wrapper":
-        monkeypatch.setattr(openai_integration, "_direct_request", lambda original: None)
-        monkeypatch.setattr(openai_integration, "_adirect_request", lambda original: None)
+        direct_hooks_declined(
+            monkeypatch, openai_integration, "_direct_request", "_adirect_request"
+        )
     ai_tokentrace.instrument(integrations=["openai"])
     yield memory
     ai_tokentrace.uninstrument()
