@@ -80,5 +80,6 @@ def load_settings(
             try:
                 values[name] = parse(str(value)) if not isinstance(value, bool) else value
             except ValueError as exc:
-                logger.warning("ignoring invalid %s=%r (%s); using %r", name, value, exc, default)
+                kept = values.get(name, default)  # the environment's, when it set one
+                logger.warning("ignoring invalid %s=%r (%s); using %r", name, value, exc, kept)
     return Settings(**values)
