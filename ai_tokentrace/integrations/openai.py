@@ -776,8 +776,8 @@ async def _async_request_general(
 
 
 _P = inspect.Parameter
-# SyncAPIClient.request's and AsyncAPIClient.request's own signature since openai 1.x's
-# ``remaining_retries`` went: (name, kind, default) of each parameter.
+# SyncAPIClient.request's and AsyncAPIClient.request's own signature, (name, kind, default) of
+# each parameter (openai 1.40, the oldest supported, also has ``remaining_retries``).
 _REQUEST_SIGNATURE: Signature = (
     ("self", _P.POSITIONAL_OR_KEYWORD, _P.empty),
     ("cast_to", _P.POSITIONAL_OR_KEYWORD, _P.empty),
