@@ -119,14 +119,25 @@ def alean_method(original: types.FunctionType, wrapper: Wrapper) -> Any:
     return functools.update_wrapper(hook, original)
 
 
+def _parameters(function: Any) -> tuple[tuple[str, Any, Any], ...] | None:
+    """``(name, kind, default)`` of each of ``function``'s own parameters (not its
+    ``__wrapped__``'s), or None when they cannot be read."""
+    try:
+        signature = inspect.signature(function, follow_wrapped=False)
+    except (TypeError, ValueError):
+        return None
+    return tuple((p.name, p.kind, p.default) for p in signature.parameters.values())
+
+
 def _patch_for(target: PatchTarget, original: Any) -> Any:
-    """What replaces ``original``: the target's ``direct`` hook where it accepts the original,
-    else a :func:`lean_method` (or :func:`alean_method`) where the target asks for one and the
+    """What replaces ``original``: the target's ``direct`` hook where its parameters are the
+    original's (one written for another SDK version's must not replace it), else a :func:`lean_method` (or :func:`alean_method`) where the target asks for one and the
     original is a plain or coroutine function (a generator one would stop looking like one to
     whoever inspects it), else wrapt's FunctionWrapper."""
     if target.direct is not None and type(original) is types.FunctionType:
         hook = target.direct(original)
-        if hook is not None:
+        expected = _parameters(original)
+        if hook is not None and expected is not None and _parameters(hook) == expected:
             return functools.update_wrapper(hook, original)
     if (
         target.lean

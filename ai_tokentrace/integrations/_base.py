@@ -8,29 +8,14 @@ SDK is imported, idempotence, undoing) lives in ``ai_tokentrace._instrument``.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Integration", "PatchTarget", "Signature", "Wrapper", "has_signature"]
+__all__ = ["Integration", "PatchTarget", "Wrapper"]
 
 # wrapt's wrapper signature: (wrapped, instance, args, kwargs) -> result.
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-
-
-# (name, kind, default) of each parameter, as ``inspect.Parameter`` spells them.
-Signature = tuple[tuple[str, Any, Any], ...]
-
-
-def has_signature(function: Callable[..., Any], expected: Signature) -> bool:
-    """Whether ``function``'s parameters are ``expected``, names, kinds and defaults: a
-    ``direct`` hook is written for one signature and must not replace another."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return tuple((p.name, p.kind, p.default) for p in parameters) == expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +28,9 @@ class PatchTarget:
     patched with a function of ours calling the same wrapper, not a ``wrapt.FunctionWrapper``,
     whose binding on each attribute read cost a plain OpenAI call 2 to 4 us more (see
     ``ai_tokentrace._instrument.lean_method``). ``direct``, given the original, returns the
-    hook itself, written with the original's own signature so nothing is bound or packed per
-    call, or None where the original is not the one it was written for (then ``wrapper``).
+    hook itself, written with the SDK's own parameters so nothing is bound or packed per call;
+    it is used only where the original's parameters (names, kinds, defaults) are the hook's,
+    else ``wrapper`` is (an SDK version whose method takes other parameters).
     """
 
     module: str

@@ -16,7 +16,6 @@ caller's ``trace_tokens`` scope to the per-request hook; it counts nothing itsel
 
 from __future__ import annotations
 
-import inspect
 import operator
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -27,7 +26,7 @@ from .._capture import Capture, Extraction, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, Signature, Wrapper, has_signature
+from ._base import PatchTarget, Wrapper
 
 __all__ = [
     "INTEGRATION",
@@ -354,36 +353,18 @@ def _record_generate_here(
 
 
 def _unary_generate() -> tuple[Wrapper, Wrapper]:
-    """generate_content wrappers (sync, async): the fast path, else :func:`_unary`'s."""
+    """generate_content wrappers (sync, async), for an SDK whose ``_generate_content`` takes
+    other parameters than :func:`_direct_generate`'s: the fast path, else :func:`_unary`'s."""
     slow, aslow = _unary(_record_generate_here), _aunary(_record_generate_here)
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        """``may_snapshot`` and ``_model`` written out, the same checks in the same order:
-        without those calls a plain call cost 0.6 to 1.7 us less (calls timed one by one,
-        interleaved with the helpers' version in one process; three processes). Writing out
-        :func:`_record_generate` as well made it no faster (0.0 to 0.4 us slower, four
-        processes). The async wrapper keeps the helpers: written out, OpenAI's measured no
-        faster."""
-        try:
-            scope = _current_scope.get()
-            fast = not (
-                _suppressed.get()
-                or _capture.watching_unscoped
-                or (scope is not None and _capture.capture_listeners)
-            )
-            if fast:
-                model = kwargs.get("model")
-                if model is None and args:
-                    model = args[0]
-                if not isinstance(model, str):
-                    model = None
-                started = _capture.perf_clock()
-        except Exception:
-            fast = False
-        if not fast:
+        if not _capture.may_snapshot():  # rare: our own traffic, or a budget watching
             return slow(wrapped, instance, args, kwargs)
+        scope = _current_scope.get()
+        model = _model(args, kwargs)
+        started = _capture.perf_clock()
         response = wrapped(*args, **kwargs)
         _record_generate(instance, model, started, response, scope, True)
         return response
@@ -403,25 +384,14 @@ def _unary_generate() -> tuple[Wrapper, Wrapper]:
     return wrapper, awrapper
 
 
-_P = inspect.Parameter
-# Models._generate_content's and AsyncModels._generate_content's signature.
-_GENERATE_SIGNATURE: Signature = (
-    ("self", _P.POSITIONAL_OR_KEYWORD, _P.empty),
-    ("model", _P.KEYWORD_ONLY, _P.empty),
-    ("contents", _P.KEYWORD_ONLY, _P.empty),
-    ("config", _P.KEYWORD_ONLY, None),
-)
-
-
 def _direct_generate(original: Any) -> Any:
-    """``Models._generate_content``'s hook with the SDK's own signature, or None where it
-    differs (then :func:`_unary_generate`'s wrapper): nothing bound or packed per request
+    """``Models._generate_content``'s hook with the SDK's own parameters (where an SDK's
+    differ, :func:`_unary_generate`'s wrapper instead): nothing bound or packed per request
     (see ``openai._direct_request``). A plain call measured +5.4 / +6.0 us with it against
-    +7.6 / +7.6 with the wrapper (interleaved, the two versions run alternately). Writing
-    :func:`_record_generate` out in it made it no faster (timed alone: 1.9 to 2.5 us against
-    1.9 to 2.1)."""
-    if not has_signature(original, _GENERATE_SIGNATURE):
-        return None
+    +7.6 / +7.6 with the wrapper (interleaved, the two versions run alternately). It has
+    ``may_snapshot`` written out, the same checks in the same order (inline, a plain call cost
+    0.6 to 1.7 us less when the wrapper had it, stop 20); writing :func:`_record_generate` out
+    as well made it no faster (timed alone: 1.9 to 2.5 us against 1.9 to 2.1)."""
     slow = _unary(_record_generate_here)
     bind = original.__get__
 
@@ -451,8 +421,6 @@ def _direct_generate(original: Any) -> Any:
 
 def _adirect_generate(original: Any) -> Any:
     """:func:`_direct_generate` for ``AsyncModels._generate_content``."""
-    if not has_signature(original, _GENERATE_SIGNATURE):
-        return None
     aslow = _aunary(_record_generate_here)
     bind = original.__get__
 

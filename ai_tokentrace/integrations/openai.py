@@ -34,7 +34,7 @@ from .._capture import Capture, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, Signature, has_signature
+from ._base import PatchTarget
 from ._openai_extract import (
     EXTRACTORS,
     SNAPSHOT_EXTRACTORS,
@@ -775,21 +775,10 @@ async def _async_request_general(
     return _finish(call, result)
 
 
-_P = inspect.Parameter
-# SyncAPIClient.request's and AsyncAPIClient.request's own signature, (name, kind, default) of
-# each parameter (openai 1.40, the oldest supported, also has ``remaining_retries``).
-_REQUEST_SIGNATURE: Signature = (
-    ("self", _P.POSITIONAL_OR_KEYWORD, _P.empty),
-    ("cast_to", _P.POSITIONAL_OR_KEYWORD, _P.empty),
-    ("options", _P.POSITIONAL_OR_KEYWORD, _P.empty),
-    ("stream", _P.KEYWORD_ONLY, False),
-    ("stream_cls", _P.KEYWORD_ONLY, None),
-)
-
-
 def _direct_request(original: Any) -> Any:
-    """The hook on ``SyncAPIClient.request`` as a function with the SDK's own signature, or
-    None where the SDK's differs (then :func:`_sync_request` hooks it).
+    """The hook on ``SyncAPIClient.request`` as a function with the SDK's own parameters
+    (where an SDK's differ, openai 1.40's ``remaining_retries`` for one, :func:`_sync_request`
+    hooks it instead: see ``PatchTarget.direct``).
 
     A hook of the ``(wrapped, instance, args, kwargs)`` form binds the original and packs the
     arguments into a tuple and a dict on every request: measured alone (timeit, on the SDK's
@@ -798,8 +787,6 @@ def _direct_request(original: Any) -> Any:
     order: their two calls and the tuple between them cost 0.2 to 0.3 us more. Our hook now
     takes 1.0 to 1.2 us of a plain call on the caller's thread.
     """
-    if not has_signature(original, _REQUEST_SIGNATURE):
-        return None
     bind = original.__get__
 
     def request(
@@ -866,8 +853,6 @@ def _direct_request(original: Any) -> Any:
 
 def _adirect_request(original: Any) -> Any:
     """:func:`_direct_request` for ``AsyncAPIClient.request`` (else :func:`_async_request`)."""
-    if not has_signature(original, _REQUEST_SIGNATURE):
-        return None
     bind = original.__get__
 
     async def request(

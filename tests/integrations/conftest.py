@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import pytest
 
 
@@ -31,3 +34,15 @@ def direct_hooks_declined(monkeypatch: pytest.MonkeyPatch, module: object, *name
     one whose signature is not theirs (an older SDK's), so the wrapper form is installed."""
     for name in names:
         monkeypatch.setattr(module, name, lambda original: None)
+
+
+def own_parameters(hook: Any) -> list[str]:
+    """The names of ``hook``'s own parameters, not those of the method it wraps: the SDK's for
+    a direct hook, ``self, *args, **kwargs`` for the wrapper form's lean function."""
+    return list(inspect.signature(hook, follow_wrapped=False).parameters)
+
+
+def expected_parameters(original: Any, hook_form: str) -> list[str]:
+    if hook_form == "direct":
+        return list(inspect.signature(original).parameters)
+    return ["self", "args", "kwargs"]

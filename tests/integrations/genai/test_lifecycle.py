@@ -14,6 +14,7 @@ import ai_tokentrace
 from ai_tokentrace import _internal
 from ai_tokentrace.testing import InMemoryTokenUsageService
 
+from ..conftest import expected_parameters, own_parameters
 from .conftest import MODEL, needs_embed_usage
 
 
@@ -26,15 +27,18 @@ def test_instrument_twice_patches_once(instrumented: Any, client: Any, records: 
 
 @pytest.mark.parametrize("hook_form", ["direct", "wrapper"])
 @pytest.mark.parametrize("cls", [models.Models, models.AsyncModels], ids=["sync", "async"])
-def test_the_generate_hook_has_the_sdks_signature(instrumented: Any, cls: type) -> None:
-    """The per-request generate hook is not a wrapt wrapper, in either form, and still looks
-    like the SDK's method to whoever inspects it."""
+def test_the_generate_hook_has_the_sdks_signature(
+    instrumented: Any, cls: type, hook_form: str
+) -> None:
+    """The per-request generate hook is the form asked for and not a wrapt wrapper, and still
+    looks like the SDK's method to whoever inspects it."""
     import inspect
 
     import wrapt
 
     hook = cls.__dict__["_generate_content"]
     assert not isinstance(hook, wrapt.FunctionWrapper)
+    assert own_parameters(hook) == expected_parameters(hook.__wrapped__, hook_form)
     assert inspect.signature(hook) == inspect.signature(hook.__wrapped__)
     assert hook.__qualname__ == hook.__wrapped__.__qualname__
     assert inspect.iscoroutinefunction(hook) is (cls is models.AsyncModels)

@@ -15,6 +15,7 @@ from openai._base_client import AsyncAPIClient, SyncAPIClient
 import ai_tokentrace
 from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client, httpx_module
 
+from ..conftest import expected_parameters, own_parameters
 from .conftest import MESSAGES, Api
 
 _ORIGINAL_REQUEST = SyncAPIClient.__dict__["request"]
@@ -180,9 +181,12 @@ def test_the_async_client_request_stays_a_coroutine_function(instrumented) -> No
 
 @pytest.mark.parametrize("hook_form", ["direct", "wrapper"])
 @pytest.mark.parametrize("client_cls", [SyncAPIClient, AsyncAPIClient], ids=["sync", "async"])
-def test_the_client_request_hook_has_the_sdks_signature(instrumented, client_cls: type) -> None:
-    """The per-request hook is not a wrapt wrapper (see ``PatchTarget.direct`` and ``lean``),
-    in either form, and still looks like the SDK's method to whoever inspects it."""
+def test_the_client_request_hook_has_the_sdks_signature(
+    instrumented, client_cls: type, hook_form: str
+) -> None:
+    """The per-request hook is the form asked for and not a wrapt wrapper (see
+    ``PatchTarget.direct`` and ``lean``), and still looks like the SDK's method to whoever
+    inspects it."""
     import inspect
 
     import wrapt
@@ -191,6 +195,7 @@ def test_the_client_request_hook_has_the_sdks_signature(instrumented, client_cls
     original = hook.__wrapped__
     assert not isinstance(hook, wrapt.FunctionWrapper)
     assert original is (_ORIGINAL_REQUEST if client_cls is SyncAPIClient else _ORIGINAL_AREQUEST)
+    assert own_parameters(hook) == expected_parameters(original, hook_form)
     assert inspect.signature(hook) == inspect.signature(original)
     assert hook.__qualname__ == original.__qualname__
 
