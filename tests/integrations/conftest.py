@@ -42,7 +42,12 @@ def own_parameters(hook: Any) -> list[str]:
     return list(inspect.signature(hook, follow_wrapped=False).parameters)
 
 
-def expected_parameters(original: Any, hook_form: str) -> list[str]:
+def expected_parameters(original: Any, hook_form: str, direct: Any) -> list[str]:
+    """:func:`own_parameters` of the hook installed on ``original``: the ``direct`` factory's
+    hook where it was not declined and takes the original's parameters (this SDK's version
+    is the one it was written for), else the wrapper form's lean function."""
     if hook_form == "direct":
-        return list(inspect.signature(original).parameters)
+        written_for = own_parameters(direct(original))
+        if written_for == list(inspect.signature(original).parameters):
+            return written_for
     return ["self", "args", "kwargs"]

@@ -12,6 +12,7 @@ from google.genai import models
 
 import ai_tokentrace
 from ai_tokentrace import _internal
+from ai_tokentrace.integrations import genai as genai_integration
 from ai_tokentrace.testing import InMemoryTokenUsageService
 
 from ..conftest import expected_parameters, own_parameters
@@ -38,7 +39,10 @@ def test_the_generate_hook_has_the_sdks_signature(
 
     hook = cls.__dict__["_generate_content"]
     assert not isinstance(hook, wrapt.FunctionWrapper)
-    assert own_parameters(hook) == expected_parameters(hook.__wrapped__, hook_form)
+    direct = genai_integration._direct_generate
+    if cls is models.AsyncModels:
+        direct = genai_integration._adirect_generate
+    assert own_parameters(hook) == expected_parameters(hook.__wrapped__, hook_form, direct)
     assert inspect.signature(hook) == inspect.signature(hook.__wrapped__)
     assert hook.__qualname__ == hook.__wrapped__.__qualname__
     assert inspect.iscoroutinefunction(hook) is (cls is models.AsyncModels)

@@ -13,6 +13,7 @@ import pytest
 from openai._base_client import AsyncAPIClient, SyncAPIClient
 
 import ai_tokentrace
+from ai_tokentrace.integrations import openai as openai_integration
 from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client, httpx_module
 
 from ..conftest import expected_parameters, own_parameters
@@ -195,7 +196,10 @@ def test_the_client_request_hook_has_the_sdks_signature(
     original = hook.__wrapped__
     assert not isinstance(hook, wrapt.FunctionWrapper)
     assert original is (_ORIGINAL_REQUEST if client_cls is SyncAPIClient else _ORIGINAL_AREQUEST)
-    assert own_parameters(hook) == expected_parameters(original, hook_form)
+    direct = openai_integration._direct_request
+    if client_cls is AsyncAPIClient:
+        direct = openai_integration._adirect_request
+    assert own_parameters(hook) == expected_parameters(original, hook_form, direct)
     assert inspect.signature(hook) == inspect.signature(original)
     assert hook.__qualname__ == original.__qualname__
 
