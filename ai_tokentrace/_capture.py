@@ -472,7 +472,7 @@ def submit_snapshot(item: tuple[Any, ...], scope: Scope | None) -> None:
     try:
         if _suppressed.get():
             return
-        if settles_now(scope):
+        if watching_unscoped or (scope is not None and capture_listeners):  # settles_now
             _register(item[0](item))
         elif scope is None:
             hand_off(item)

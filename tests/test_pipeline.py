@@ -24,6 +24,7 @@ from ._support import (
     block_loop,
     emit_usage,
     extract_pair,
+    loop_held,
     make_record,
 )
 
@@ -84,6 +85,33 @@ def test_wake_size_is_a_few_batches_and_a_quarter_of_the_queue_at_most() -> None
     assert _pipeline.wake_size(Settings(batch_size=2000)) == 2000
     assert _pipeline.wake_size(Settings(max_queue_size=400)) == 100
     assert _pipeline.wake_size(Settings(max_queue_size=2)) == 1
+
+
+def test_a_drain_takes_only_what_was_queued_when_it_began() -> None:
+    """Calls queued while the loop builds records wait for the next wake. A drain that took
+    them too never ended while a busy caller kept calling, and took the GIL from it every few
+    calls."""
+    import asyncio
+
+    from ai_tokentrace._config import Settings
+
+    with loop_held() as queued:
+        for _ in range(3):
+            emit_usage()
+    first, later = queued[:2], queued[2:]
+    svc = InMemoryTokenUsageService()
+    pipeline = _pipeline.Pipeline([svc], Settings(batch_size=1))
+
+    async def drain_while_a_call_comes_in() -> None:
+        pipeline._queue.extend(first)
+        # runs when the drain yields after its first batch
+        asyncio.get_running_loop().call_soon(pipeline._queue.extend, later)
+        await pipeline._drain()
+        await asyncio.sleep(0)  # the lane's worker exports what the drain built
+
+    asyncio.run(drain_while_a_call_comes_in())
+    assert list(pipeline._queue) == later
+    assert len(svc.records) == len(first)
 
 
 def test_partial_batch_is_exported_once_the_interval_passes() -> None:

@@ -64,12 +64,27 @@ Noticer = Callable[["StreamState", Any], bool]
 
 
 def _header_request_id(headers: Any) -> str | None:
-    """The ``x-request-id`` of a response's headers (None: none, or no headers)."""
+    """The ``x-request-id`` of a response's headers (None: none, or no headers).
+
+    httpx's ``Headers`` keep ``(raw key, lower-cased key, value)`` triples in ``_list``; read
+    there, the id costs none of the five frames of ``Headers.get`` (its key lower-cased and
+    encoded, every value matched, decoded and joined). Where that list is not there, ``get``.
+    """
     try:
+        items = headers._list
+        if type(items) is list:
+            for item in items:
+                if item[1] == _REQUEST_ID:
+                    value = item[2]
+                    return value.decode("latin-1") if type(value) is bytes else None
+            return None
         rid = headers.get("x-request-id")
     except Exception:
         return None
     return rid if isinstance(rid, str) else None
+
+
+_REQUEST_ID = b"x-request-id"
 
 
 # Where an SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to find:
@@ -163,6 +178,7 @@ _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _DONE = (b"data: [DONE]", b"data:[DONE]")
 _DONE_LAST = b"data: [DONE]\n\n"  # how OpenAI ends a body: found without a search
 _ERROR = b'data: {"error"'  # as OpenAI writes an error event (one spelled otherwise: abandoned)
+_DATA = b"data: "  # how OpenAI starts each event's one line
 _ERROR_AT = 8  # where a read starting with an error event has the ``e`` of ``error``
 
 
@@ -350,8 +366,23 @@ def _seen(state: StreamState, data: bytes) -> bytes:
             if not data.startswith(_NULL, after) and (
                 data.startswith(_OBJECT, after) or _value_at(data, after)[0] == b"{"
             ):
-                begin, stop = _event_at(data, at)
-                _took(state, _event_data(data[begin:stop]))
+                # the event: one line of data, as OpenAI writes each (else as the decoder reads
+                # any); the usage-only chunk in OpenAI's spelling is kept as its text
+                line = data.rfind(b"\n", 0, at) + 1
+                nl = data.find(b"\n", at)
+                if (
+                    data.startswith(_DATA, line)
+                    and data[nl + 1 : nl + 2] == b"\n"
+                    and (line < 2 or data[line - 2] == 10)
+                ):
+                    event = data[line + 6 : nl]
+                else:
+                    begin, stop = _event_at(data, at)
+                    event = _event_data(data[begin:stop])
+                if _NO_CHOICES[0] in event:
+                    state.detached = event
+                else:
+                    _took(state, event)
                 break
             at = data.rfind(_KEY, 0, at)
     except Exception:
@@ -382,7 +413,8 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look) -> Ite
         if held:
             yield held
     except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
-        _let_go(state, last)
+        if not state.done:  # (a stream read to its end was seen to end as it passed)
+            _let_go(state, last)
         raise
     except BaseException as exc:
         _broken(state, exc)
@@ -496,7 +528,10 @@ def _watch_bytes(stream: Any, state: StreamState) -> bool:
     if call.operation not in CHUNK_STREAMS:
         return False
     values = getattr(stream, "__dict__", None)
-    if type(values) is not dict or not _reads_iter_events(type(stream)):
+    if type(values) is not dict:
+        return False
+    reads = _reads_events.get(type(stream))
+    if not (reads or (reads is None and _reads_iter_events(type(stream)))):
         return False
     decoder = values.get("_decoder")
     if type(decoder).__name__ != "SSEDecoder":

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from .. import _capture
+from .. import _capture, _scope
 from .._capture import Capture, Extraction, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
@@ -291,7 +291,7 @@ def _record_generate(
         fields,
         version,
         rid,
-        _capture.scope_or_default(scope),
+        _scope.default_scope if scope is None else scope,  # scope_or_default, a frame less
     )
     if not fast:
         _capture.submit_snapshot(item, scope)
@@ -518,7 +518,7 @@ def _finish_stream(
             rid,
             status,
             error_type,
-            _capture.scope_or_default(scope),
+            _scope.default_scope if scope is None else scope,  # scope_or_default, a frame less
         ),
         scope,
     )
@@ -612,7 +612,8 @@ def _stream_call(
 ) -> tuple[str, str | None, float, Any]:
     provider = _provider(instance)
     model = _model(args, kwargs)
-    before_call(provider, model)
+    if _capture.pre_call_guards:  # a budget's (before_call's own first check)
+        before_call(provider, model)
     scope = _call_scope.get()
     if scope is _NO_SCOPE:
         scope = _current_scope.get()

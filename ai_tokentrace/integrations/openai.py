@@ -446,7 +446,12 @@ def _submit_detached(
     streamed: bool,
 ) -> None:
     """Hand off a call from what :func:`detach` read off its response (which is not kept), or
-    from a usage chunk's JSON (its bytes, or parsed), which the builder detaches on the loop."""
+    from a usage chunk's JSON (its bytes, or parsed), which the builder detaches on the loop.
+
+    Every stream ends here: the default scope is read here rather than through
+    ``_capture.scope_or_default``, each frame of ours being cold cache lines on every call
+    (``bench/instructions.py --misses``)."""
+    scope = call.scope
     _capture.submit_snapshot(
         (
             _detached_capture_of,
@@ -456,10 +461,10 @@ def _submit_detached(
             status,
             error_type,
             request_id,
-            _capture.scope_or_default(call.scope),
+            _scope.default_scope if scope is None else scope,
             streamed,
         ),
-        call.scope,
+        scope,
     )
 
 
@@ -677,23 +682,25 @@ def _fast_end(begun: _Begun, client: Any, result: Any) -> Any:
 _FAST_STREAMS = {url: op for url, op in ROUTES.items() if op in CHUNK_STREAMS}
 
 
-def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+def _fast_stream_begin(client: Any, options: Any) -> _Call | None:
     """The begin of a plain chat or completion stream on OpenAI, without the general path's.
 
-    When :func:`_capture.may_snapshot`, on a client already seen to be OpenAI's (Azure's
-    api-version decides there), with the SDK's own options and body (dicts), no extra JSON and
-    no raw-response header. Usage is asked for with :func:`_inject` when the caller set no
-    ``stream_options``; with ``include_usage`` set by the caller the request goes as it is; any
-    other ``stream_options``, and every other case, take the general path. Our code only.
+    When a snapshot may be queued (``_capture.may_snapshot()``, inline), on a client already
+    seen to be OpenAI's (Azure's api-version decides there), with the SDK's own options and body
+    (dicts), no extra JSON and no raw-response header. Usage is asked for with :func:`_inject`
+    when the caller set no ``stream_options``; with ``include_usage`` set by the caller the
+    request goes as it is; any other ``stream_options``, and every other case, take the general
+    path. Our code only.
     """
     if (
-        len(args) != 2
-        or not kwargs.get("stream")
-        or _provider_by_type.get(type(client)) != "openai"
-        or not _capture.may_snapshot()
+        _provider_by_type.get(type(client)) != "openai"
+        or _suppressed.get()
+        or _capture.watching_unscoped
     ):
         return None
-    options = args[1]
+    scope = _current_scope.get()
+    if scope is not None and _capture.capture_listeners:
+        return None
     fields = options.__dict__
     op = _FAST_STREAMS.get(fields["url"])
     body = fields["json_data"]
@@ -715,11 +722,7 @@ def _fast_stream_begin(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any
         return None  # stream options of the caller's own: the general path merges ours in
     model = body.get("model")
     call = _Call(
-        "openai",
-        op,
-        model if isinstance(model, str) else None,
-        _capture.perf_clock(),
-        _current_scope.get(),
+        "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
     )
     if so is None and _settings_inject():
         _, call.restore = _inject(options, fields, body, None)  # in place: no extra JSON
@@ -792,8 +795,10 @@ def _direct_request(original: Any) -> Any:
     def request(
         self: Any, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None
     ) -> Any:
+        if stream:
+            return _stream_request(original, self, cast_to, options, stream_cls)
         try:
-            if stream or _suppressed.get() or _capture.watching_unscoped:
+            if _suppressed.get() or _capture.watching_unscoped:
                 route = None
             else:
                 scope = _current_scope.get()
@@ -851,6 +856,38 @@ def _direct_request(original: Any) -> Any:
     return request
 
 
+def _stream_request(original: Any, client: Any, cast_to: Any, options: Any, stream_cls: Any) -> Any:
+    """A stream's request from :func:`_direct_request`: its fast begin, the SDK's request and
+    the stream watched, without the general path's bound method, packed arguments and two
+    frames of dispatch (a stream's cost is our code's cold-cache misses, which go with the
+    frames and objects it touches: see ``bench/instructions.py --misses``)."""
+    try:
+        call = _fast_stream_begin(client, options)
+    except Exception:
+        call = None
+    if call is None:
+        return _sync_request_general(
+            original.__get__(client),
+            client,
+            (cast_to, options),
+            {"stream": True, "stream_cls": stream_cls},
+        )
+    if not call.injected:  # the caller asked for usage: the request goes as it is
+        return _finish(call, original(client, cast_to, options, stream=True, stream_cls=stream_cls))
+    try:
+        result = original(client, cast_to, options, stream=True, stream_cls=stream_cls)
+    except Exception as exc:
+        if not _rejected_injection(exc):
+            raise
+        args, kwargs = _without_injection(
+            call, client, (cast_to, options), {"stream": True, "stream_cls": stream_cls}
+        )
+        result = original(client, *args, **kwargs)
+    finally:
+        _put_back(call)
+    return _finish(call, result)
+
+
 def _adirect_request(original: Any) -> Any:
     """:func:`_direct_request` for ``AsyncAPIClient.request`` (else :func:`_async_request`)."""
     bind = original.__get__
@@ -858,10 +895,35 @@ def _adirect_request(original: Any) -> Any:
     async def request(
         self: Any, cast_to: Any, options: Any, *, stream: bool = False, stream_cls: Any = None
     ) -> Any:
-        try:
-            begun = None if stream else _fast_options(options)
-        except Exception:
+        if stream:  # :func:`_stream_request`, in this coroutine
+            try:
+                call = _fast_stream_begin(self, options)
+            except Exception:
+                call = None
+            if call is not None and not call.injected:
+                result = await original(self, cast_to, options, stream=True, stream_cls=stream_cls)
+                return _finish(call, result)
+            if call is not None:
+                try:
+                    result = await original(
+                        self, cast_to, options, stream=True, stream_cls=stream_cls
+                    )
+                except Exception as exc:
+                    if not _rejected_injection(exc):
+                        raise
+                    args, kwargs = _without_injection(
+                        call, self, (cast_to, options), {"stream": True, "stream_cls": stream_cls}
+                    )
+                    result = await original(self, *args, **kwargs)
+                finally:
+                    _put_back(call)
+                return _finish(call, result)
             begun = None
+        else:
+            try:
+                begun = _fast_options(options)
+            except Exception:
+                begun = None
         if begun is None:
             return await _async_request_general(
                 bind(self), self, (cast_to, options), {"stream": stream, "stream_cls": stream_cls}
@@ -892,7 +954,8 @@ def _general_begin(
     traffic, or a request we do not count). A budget's refusal propagates."""
     call: _Call | None
     try:
-        call = _fast_stream_begin(client, args, kwargs)
+        stream = len(args) == 2 and kwargs.get("stream")
+        call = _fast_stream_begin(client, args[1]) if stream else None
     except Exception:
         call = None
     if call is not None:

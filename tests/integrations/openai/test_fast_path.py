@@ -276,7 +276,7 @@ def test_fast_stream_begin_asks_for_usage_and_leaves_the_callers_body(
     monkeypatch.setitem(adapter._provider_by_type, type(api.client), "openai")
     options = _stream_options()
     body = options.json_data
-    call = adapter._fast_stream_begin(api.client, (object, options), {"stream": True})
+    call = adapter._fast_stream_begin(api.client, options)
     assert call is not None
     assert call.injected
     assert options.json_data == {**body, "stream_options": {"include_usage": True}}
@@ -297,7 +297,6 @@ def test_fast_stream_begin_asks_for_usage_and_leaves_the_callers_body(
         "process-wide budget",
         "scoped budget",
         "injection refused before",
-        "not a stream",
         "responses",
     ],
 )
@@ -310,7 +309,6 @@ def test_fast_stream_begin_leaves_every_other_stream_to_the_general_path(
 
     monkeypatch.setitem(adapter._provider_by_type, type(api.client), "openai")
     fields: dict[str, Any] = {}
-    kwargs: dict[str, Any] = {"stream": True}
     with contextlib.ExitStack() as stack:
         if case == "client not seen yet":
             del adapter._provider_by_type[type(api.client)]
@@ -330,11 +328,9 @@ def test_fast_stream_begin_leaves_every_other_stream_to_the_general_path(
             stack.enter_context(ai_tokentrace.trace_tokens("s", budget=ai_tokentrace.Budget(1.0)))
         elif case == "injection refused before":
             monkeypatch.setattr(adapter, "_no_inject", {"http://elsewhere"})
-        elif case == "not a stream":
-            kwargs["stream"] = False
         else:
             fields["url"] = "/responses"
         options = _stream_options(**fields)
         before = dict(options.__dict__)
-        assert adapter._fast_stream_begin(api.client, (object, options), kwargs) is None
+        assert adapter._fast_stream_begin(api.client, options) is None
         assert options.__dict__ == before

@@ -189,3 +189,37 @@ def test_server_rejecting_stream_options_gets_the_callers_request(
         list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
     assert [b"stream_options" in body for body in seen] == [True, False, False]
     assert [r.usage_available for r in records()] == [False, False]
+
+
+@pytest.mark.usefixtures("instrumented", "no_budget_watching")
+async def test_server_rejecting_stream_options_gets_the_callers_async_request(
+    records, monkeypatch
+) -> None:
+    """The same for an async stream begun on the fast path (the async hook's own branch)."""
+    from ai_tokentrace.integrations import openai as adapter
+
+    monkeypatch.setitem(adapter._provider_by_type, openai.AsyncOpenAI, "openai")
+    monkeypatch.setattr(adapter, "_no_inject", set())
+    fake = FakeOpenAI()
+    seen: list[bytes] = []
+    hx = __import__("ai_tokentrace.testing.fake_openai").testing.fake_openai.httpx_module()
+
+    def handler(request):  # type: ignore[no-untyped-def]
+        seen.append(request.content)
+        if b"stream_options" in request.content:
+            return hx.Response(
+                400, json={"error": {"message": "Unrecognized argument: stream_options"}}
+            )
+        return fake(request)
+
+    client = openai.AsyncOpenAI(
+        api_key="k",
+        base_url="http://strict.example/v1",
+        http_client=hx.AsyncClient(transport=hx.MockTransport(handler)),
+        max_retries=0,
+    )
+    for _ in range(2):
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        assert [chunk async for chunk in stream]
+    assert [b"stream_options" in body for body in seen] == [True, False, False]
+    assert [r.usage_available for r in records()] == [False, False]
