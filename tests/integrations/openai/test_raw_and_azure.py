@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import weakref
+from typing import Any
 
 import openai
 import pytest
@@ -151,19 +152,15 @@ def test_azure_old_api_version_is_not_sent_stream_options(records) -> None:
     assert rec.usage_available is False
 
 
-@pytest.mark.parametrize("begin", ["fast", "general"])
-@pytest.mark.usefixtures("instrumented", "no_budget_watching")
-def test_server_rejecting_stream_options_gets_the_callers_request(
-    begin: str, records, monkeypatch
-) -> None:
-    """A server that refuses stream_options gets the request again, as the caller made it
-    (a stream begun on the fast path, or on the general one while a budget watches)."""
+def _refusing_stream_options(client_cls: Any, monkeypatch: Any, seen: list[bytes]) -> Any:
+    """A client of ``client_cls`` (seen as OpenAI's) whose transport answers as the fake,
+    except that a request naming ``stream_options`` is refused, as some servers do; each
+    request's body goes to ``seen``."""
     from ai_tokentrace.integrations import openai as adapter
 
-    monkeypatch.setitem(adapter._provider_by_type, openai.OpenAI, "openai")
+    monkeypatch.setitem(adapter._provider_by_type, client_cls, "openai")
     monkeypatch.setattr(adapter, "_no_inject", set())
     fake = FakeOpenAI()
-    seen: list[bytes] = []
     hx = __import__("ai_tokentrace.testing.fake_openai").testing.fake_openai.httpx_module()
 
     def handler(request):  # type: ignore[no-untyped-def]
@@ -174,12 +171,24 @@ def test_server_rejecting_stream_options_gets_the_callers_request(
             )
         return fake(request)
 
-    client = openai.OpenAI(
+    http = hx.AsyncClient if client_cls is openai.AsyncOpenAI else hx.Client
+    return client_cls(
         api_key="k",
         base_url="http://strict.example/v1",
-        http_client=hx.Client(transport=hx.MockTransport(handler)),
+        http_client=http(transport=hx.MockTransport(handler)),
         max_retries=0,
     )
+
+
+@pytest.mark.parametrize("begin", ["fast", "general"])
+@pytest.mark.usefixtures("instrumented", "no_budget_watching")
+def test_server_rejecting_stream_options_gets_the_callers_request(
+    begin: str, records, monkeypatch
+) -> None:
+    """A server that refuses stream_options gets the request again, as the caller made it
+    (a stream begun on the fast path, or on the general one while a budget watches)."""
+    seen: list[bytes] = []
+    client = _refusing_stream_options(openai.OpenAI, monkeypatch, seen)
     with contextlib.ExitStack() as stack:
         if begin == "general":
             budget = ai_tokentrace.Budget(limit_usd=100.0)
@@ -196,28 +205,8 @@ async def test_server_rejecting_stream_options_gets_the_callers_async_request(
     records, monkeypatch
 ) -> None:
     """The same for an async stream begun on the fast path (the async hook's own branch)."""
-    from ai_tokentrace.integrations import openai as adapter
-
-    monkeypatch.setitem(adapter._provider_by_type, openai.AsyncOpenAI, "openai")
-    monkeypatch.setattr(adapter, "_no_inject", set())
-    fake = FakeOpenAI()
     seen: list[bytes] = []
-    hx = __import__("ai_tokentrace.testing.fake_openai").testing.fake_openai.httpx_module()
-
-    def handler(request):  # type: ignore[no-untyped-def]
-        seen.append(request.content)
-        if b"stream_options" in request.content:
-            return hx.Response(
-                400, json={"error": {"message": "Unrecognized argument: stream_options"}}
-            )
-        return fake(request)
-
-    client = openai.AsyncOpenAI(
-        api_key="k",
-        base_url="http://strict.example/v1",
-        http_client=hx.AsyncClient(transport=hx.MockTransport(handler)),
-        max_retries=0,
-    )
+    client = _refusing_stream_options(openai.AsyncOpenAI, monkeypatch, seen)
     for _ in range(2):
         stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
         assert [chunk async for chunk in stream]
