@@ -64,7 +64,7 @@ async def test_a_call_needing_a_capture_at_once_is_never_queued_as_a_snapshot(
     aio: bool, condition: str, monkeypatch, records
 ) -> None:
     """Our own traffic, and calls a budget must settle as they happen, stay off the fast path
-    (the sync wrapper writes those checks out itself)."""
+    (the hooks write those checks out themselves)."""
     client = fake_genai_client(FakeGemini())
 
     async def call() -> None:
