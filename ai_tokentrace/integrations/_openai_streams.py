@@ -172,6 +172,7 @@ _NULL = (b":null", b": null")  # the value after the key, compact (OpenAI) or sp
 # OpenAI's null, after the choices: ``,"usage":`` can only start a member (no JSON value follows
 # a comma and a string with a colon), and a null is a whole value
 _NULL_MEMBER = b',"usage":null'
+_USAGE_OBJECT = b'"usage":{'  # OpenAI's usage object, compact
 _OBJECT = (b":{", b": {")
 _VALUE = re.compile(rb"[ \t]*:[ \t]*(\{|null(?=[ \t]*[,}]))")  # any other spacing of the two
 _NO_CHOICES = (b'"choices":[]', b'"choices": []')
@@ -347,7 +348,19 @@ def _cleaned(state: StreamState, data: bytes) -> bytes:
     head, null, tail = data.rpartition(_NULL_MEMBER)
     if null and _KEY not in head and _KEY not in tail:
         return head + tail
-    if null or _KEY in data:
+    if null:
+        return _through(state, data)
+    if _KEY in data:
+        # the usage-only chunk alone in a read, one line as OpenAI writes it: taken whole (as
+        # :func:`_took` would), without :func:`_through`'s search and its four helpers
+        if (
+            _USAGE_OBJECT in data
+            and _NO_CHOICES[0] in data
+            and data.startswith(_DATA)
+            and data.find(b"\n") == len(data) - 2
+        ):
+            state.detached = data[6:-2]
+            return b""
         return _through(state, data)
     return data
 
