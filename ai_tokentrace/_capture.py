@@ -119,9 +119,9 @@ def settles_now(scope: Scope | None) -> bool:
 def may_snapshot() -> bool:
     """True when a call may be handed off as a snapshot rather than a Capture (queued, or
     shared with its scope): we are not recording our own traffic and no budget must settle it
-    now (:func:`settles_now`). (The adapters' per-request hooks, OpenAI's ``_fast_options``
-    and ``_direct_request`` and Gemini's ``_direct_generate`` and ``_adirect_generate``,
-    inline these checks; tests keep them in step.)"""
+    now (:func:`settles_now`). (The adapters' per-request hooks, OpenAI's ``_fast_options``,
+    ``_direct_request`` and ``_fast_stream_begin`` and Gemini's ``_direct_generate`` and
+    ``_adirect_generate``, inline these checks; tests keep them in step.)"""
     return not (_suppressed.get() or settles_now(_current_scope.get()))
 
 

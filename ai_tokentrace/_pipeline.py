@@ -502,7 +502,7 @@ class Pipeline:
         # CPU-bound caller keeps calling: each pass waits up to the GIL's switch interval for
         # the caller's thread, which queues a few calls meanwhile, so the loop built records a
         # few at a time and took the GIL from the caller for every few calls. Measured on
-        # streams (bench/RESULTS.md, stop 24), it then ran during 60 to 80% of the calls. What
+        # streams (bench/RESULTS.md, stop 24), it then ran during 49 to 84% of the calls. What
         # comes in meanwhile waits for the next wake (``_wake_size`` calls or the interval).
         left = len(q)
         while left > 0 and q:

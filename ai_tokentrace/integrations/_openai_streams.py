@@ -63,6 +63,9 @@ CHUNK_STREAMS = frozenset({"chat.completions", "completions"})
 Noticer = Callable[["StreamState", Any], bool]
 
 
+_REQUEST_ID = b"x-request-id"  # httpx keeps header keys lower-cased, as bytes
+
+
 def _header_request_id(headers: Any) -> str | None:
     """The ``x-request-id`` of a response's headers (None: none, or no headers).
 
@@ -82,9 +85,6 @@ def _header_request_id(headers: Any) -> str | None:
     except Exception:
         return None
     return rid if isinstance(rid, str) else None
-
-
-_REQUEST_ID = b"x-request-id"
 
 
 # Where an SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to find:
@@ -179,7 +179,7 @@ _NO_CHOICES = (b'"choices":[]', b'"choices": []')
 _DONE = (b"data: [DONE]", b"data:[DONE]")
 _DONE_LAST = b"data: [DONE]\n\n"  # how OpenAI ends a body: found without a search
 _ERROR = b'data: {"error"'  # as OpenAI writes an error event (one spelled otherwise: abandoned)
-_DATA = b"data: "  # how OpenAI starts each event's one line
+_DATA = b"data: "  # how OpenAI starts an event's one line
 _ERROR_AT = 8  # where a read starting with an error event has the ``e`` of ``error``
 
 
@@ -352,7 +352,8 @@ def _cleaned(state: StreamState, data: bytes) -> bytes:
         return _through(state, data)
     if _KEY in data:
         # the usage-only chunk alone in a read, one line as OpenAI writes it: taken whole (as
-        # :func:`_took` would), without :func:`_through`'s search and its four helpers
+        # :func:`_took` takes its known spelling, unparsed: nothing here can raise), without
+        # :func:`_through`'s search and its four helpers
         if (
             _USAGE_OBJECT in data
             and _NO_CHOICES[0] in data
@@ -379,23 +380,8 @@ def _seen(state: StreamState, data: bytes) -> bytes:
             if not data.startswith(_NULL, after) and (
                 data.startswith(_OBJECT, after) or _value_at(data, after)[0] == b"{"
             ):
-                # the event: one line of data, as OpenAI writes each (else as the decoder reads
-                # any); the usage-only chunk in OpenAI's spelling is kept as its text
-                line = data.rfind(b"\n", 0, at) + 1
-                nl = data.find(b"\n", at)
-                if (
-                    data.startswith(_DATA, line)
-                    and data[nl + 1 : nl + 2] == b"\n"
-                    and (line < 2 or data[line - 2] == 10)
-                ):
-                    event = data[line + 6 : nl]
-                else:
-                    begin, stop = _event_at(data, at)
-                    event = _event_data(data[begin:stop])
-                if _NO_CHOICES[0] in event:
-                    state.detached = event
-                else:
-                    _took(state, event)
+                begin, stop = _event_at(data, at)
+                _took(state, _event_data(data[begin:stop]))
                 break
             at = data.rfind(_KEY, 0, at)
     except Exception:
@@ -426,8 +412,7 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look) -> Ite
         if held:
             yield held
     except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
-        if not state.done:  # (a stream read to its end was seen to end as it passed)
-            _let_go(state, last)
+        _let_go(state, last)
         raise
     except BaseException as exc:
         _broken(state, exc)
@@ -541,10 +526,7 @@ def _watch_bytes(stream: Any, state: StreamState) -> bool:
     if call.operation not in CHUNK_STREAMS:
         return False
     values = getattr(stream, "__dict__", None)
-    if type(values) is not dict:
-        return False
-    reads = _reads_events.get(type(stream))
-    if not (reads or (reads is None and _reads_iter_events(type(stream)))):
+    if type(values) is not dict or not _reads_iter_events(type(stream)):
         return False
     decoder = values.get("_decoder")
     if type(decoder).__name__ != "SSEDecoder":

@@ -618,8 +618,7 @@ def _stream_call(
 ) -> tuple[str, str | None, float, Any]:
     provider = _provider(instance)
     model = _model(args, kwargs)
-    if _capture.pre_call_guards:  # a budget's (before_call's own first check)
-        before_call(provider, model)
+    before_call(provider, model)
     scope = _call_scope.get()
     if scope is _NO_SCOPE:
         scope = _current_scope.get()
