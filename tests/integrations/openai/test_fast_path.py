@@ -334,3 +334,20 @@ def test_fast_stream_begin_leaves_every_other_stream_to_the_general_path(
         before = dict(options.__dict__)
         assert adapter._fast_stream_begin(api.client, options) is None
         assert options.__dict__ == before
+
+
+@pytest.mark.parametrize("kwargs", [{"stream": False}, {}], ids=["stream=False", "no stream"])
+def test_general_begin_takes_the_stream_begin_only_for_a_stream(
+    api: Api, kwargs: dict[str, Any], monkeypatch, no_budget_watching
+) -> None:
+    """A plain request on the general path is counted as one, never asked for streamed usage
+    (the stream begin is for ``stream=True`` only)."""
+    from ai_tokentrace.integrations import openai as adapter
+
+    monkeypatch.setitem(adapter._provider_by_type, type(api.client), "openai")
+    options = _stream_options(json_data={"model": "gpt-4o-mini"})
+    before = dict(options.__dict__)
+    call, _, _ = adapter._general_begin(api.client, (object, options), kwargs)
+    assert call is not None
+    assert not call.injected
+    assert options.__dict__ == before
