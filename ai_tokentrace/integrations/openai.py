@@ -543,11 +543,11 @@ def _hook_raw(call: _Call, raw: Any) -> None:
 
 def _after_parse_done(raw: Any, state: list[Any], result: Any) -> Any:
     out = _after_parse_safe(state, result)
-    values = getattr(raw, "__dict__", None)
-    if out is result and type(values) is dict:
-        hook = values.get("parse")
-        if getattr(hook, "ai_tokentrace_hook", False):
-            del values["parse"]
+    # its own attribute, read and deleted as one: asking for ``raw.__dict__`` would make the
+    # dict, and the SDK's attribute reads on ``raw`` would miss their fast path (see ``_openai_streams._STATE``)
+    if out is result and getattr(getattr(raw, "parse", None), "ai_tokentrace_hook", False):
+        with contextlib.suppress(AttributeError):
+            del raw.parse
     return out
 
 
