@@ -16,6 +16,7 @@ caller's ``trace_tokens`` scope to the per-request hook; it counts nothing itsel
 
 from __future__ import annotations
 
+import inspect
 import operator
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -613,11 +614,8 @@ _NO_SCOPE: Any = object()
 _call_scope: ContextVar[Any] = ContextVar("ai_tokentrace_genai_call_scope", default=_NO_SCOPE)
 
 
-def _stream_call(
-    instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str, str | None, float, Any]:
+def _stream_call(instance: Any, model: str | None) -> tuple[str, str | None, float, Any]:
     provider = _provider(instance)
-    model = _model(args, kwargs)
     before_call(provider, model)
     scope = _call_scope.get()
     if scope is _NO_SCOPE:
@@ -630,7 +628,7 @@ def _wrap_stream(
 ) -> Any:
     if _suppressed.get():
         return wrapped(*args, **kwargs)
-    call = _stream_call(instance, args, kwargs)
+    call = _stream_call(instance, _model(args, kwargs))
     return _stream(wrapped(*args, **kwargs), call)
 
 
@@ -639,7 +637,7 @@ def _wrap_astream(
 ) -> Any:
     if _suppressed.get():
         return wrapped(*args, **kwargs)
-    call = _stream_call(instance, args, kwargs)
+    call = _stream_call(instance, _model(args, kwargs))
     result = wrapped(*args, **kwargs)
     if hasattr(result, "__aiter__"):  # older SDKs: an async generator, iterated directly
         return _astream(result, call)
@@ -648,6 +646,26 @@ def _wrap_astream(
 
 async def _await_stream(pending: Any, call: tuple[str, str | None, float, Any]) -> Any:
     return _astream(await pending, call)
+
+
+def _adirect_stream(original: Any) -> Any:
+    """``AsyncModels._generate_content_stream``'s hook with the SDK's own parameters where it
+    is a coroutine function (awaited, then iterated): :func:`_wrap_astream` and
+    :func:`_await_stream` in one coroutine, with nothing bound or packed (see
+    :func:`_direct_generate`). Older SDKs' async generator function keeps the wrapper."""
+    if not inspect.iscoroutinefunction(original):
+        return None
+
+    async def _generate_content_stream(
+        self: Any, *, model: Any, contents: Any, config: Any = None
+    ) -> Any:
+        if _suppressed.get():
+            return await original(self, model=model, contents=contents, config=config)
+        call = _stream_call(self, model if isinstance(model, str) else None)
+        chunks = await original(self, model=model, contents=contents, config=config)
+        return _astream(chunks, call)
+
+    return _generate_content_stream
 
 
 def _carry_scope(
@@ -756,7 +774,7 @@ class GenaiIntegration:
             (
                 ("_generate_content_stream", "generate_content_stream"),
                 (_wrap_stream, _wrap_astream),
-                no_direct,
+                (None, _adirect_stream),
             ),
             (("_embed_content", "embed_content"), embed, no_direct),
         )

@@ -46,8 +46,9 @@ def expected_parameters(original: Any, hook_form: str, direct: Any) -> list[str]
     """:func:`own_parameters` of the hook installed on ``original``: the ``direct`` factory's
     hook where it was not declined and takes the original's parameters (this SDK's version
     is the one it was written for), else the wrapper form's lean function."""
-    if hook_form == "direct":
-        written_for = own_parameters(direct(original))
+    hook = direct(original) if hook_form == "direct" else None
+    if hook is not None:  # a factory may decline an original it was not written for
+        written_for = own_parameters(hook)
         if written_for == list(inspect.signature(original).parameters):
             return written_for
     return ["self", "args", "kwargs"]

@@ -61,7 +61,11 @@ def instrumented(
     """google-genai patched, records into ``memory``; undone afterwards."""
     if hook_form == "wrapper":
         direct_hooks_declined(
-            monkeypatch, genai_integration, "_direct_generate", "_adirect_generate"
+            monkeypatch,
+            genai_integration,
+            "_direct_generate",
+            "_adirect_generate",
+            "_adirect_stream",
         )
     ai_tokentrace.instrument(integrations=["genai"])
     yield memory

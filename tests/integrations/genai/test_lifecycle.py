@@ -48,6 +48,23 @@ def test_the_generate_hook_has_the_sdks_signature(
     assert inspect.iscoroutinefunction(hook) is (cls is models.AsyncModels)
 
 
+@pytest.mark.parametrize("hook_form", ["direct", "wrapper"])
+def test_the_async_stream_hook_has_the_sdks_signature(instrumented: Any, hook_form: str) -> None:
+    """The per-request async stream hook is the form asked for where the SDK's method is a
+    coroutine function (older SDKs' async generator function keeps wrapt's wrapper), and
+    still looks like the SDK's method to whoever inspects it."""
+    import inspect
+
+    hook = models.AsyncModels.__dict__["_generate_content_stream"]
+    original = hook.__wrapped__
+    assert inspect.signature(hook) == inspect.signature(original)
+    assert inspect.iscoroutinefunction(hook) is inspect.iscoroutinefunction(original)
+    assert inspect.isasyncgenfunction(hook) is inspect.isasyncgenfunction(original)
+    if inspect.iscoroutinefunction(original):
+        direct = genai_integration._adirect_stream
+        assert own_parameters(hook) == expected_parameters(original, hook_form, direct)
+
+
 def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:
     """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before."""
     import inspect
