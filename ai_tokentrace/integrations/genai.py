@@ -648,6 +648,23 @@ async def _await_stream(pending: Any, call: tuple[str, str | None, float, Any]) 
     return _astream(await pending, call)
 
 
+def _direct_stream(original: Any) -> Any:
+    """``Models._generate_content_stream``'s hook with the SDK's own parameters: a plain
+    function handing back :func:`_stream` over the SDK's generator, with nothing bound or
+    packed. Only the SDK's own loop calls it, from inside its public generator, so its
+    begin runs when it would have (on the first chunk asked for)."""
+
+    def _generate_content_stream(
+        self: Any, *, model: Any, contents: Any, config: Any = None
+    ) -> Any:
+        if _suppressed.get():
+            return original(self, model=model, contents=contents, config=config)
+        call = _stream_call(self, model if isinstance(model, str) else None)
+        return _stream(original(self, model=model, contents=contents, config=config), call)
+
+    return _generate_content_stream
+
+
 def _adirect_stream(original: Any) -> Any:
     """``AsyncModels._generate_content_stream``'s hook with the SDK's own parameters where it
     is a coroutine function (awaited, then iterated): :func:`_wrap_astream` and
@@ -774,7 +791,7 @@ class GenaiIntegration:
             (
                 ("_generate_content_stream", "generate_content_stream"),
                 (_wrap_stream, _wrap_astream),
-                (None, _adirect_stream),
+                (_direct_stream, _adirect_stream),
             ),
             (("_embed_content", "embed_content"), embed, no_direct),
         )

@@ -65,6 +65,7 @@ def instrumented(
             genai_integration,
             "_direct_generate",
             "_adirect_generate",
+            "_direct_stream",
             "_adirect_stream",
         )
     ai_tokentrace.instrument(integrations=["genai"])

@@ -65,6 +65,26 @@ def test_the_async_stream_hook_has_the_sdks_signature(instrumented: Any, hook_fo
         assert own_parameters(hook) == expected_parameters(original, hook_form, direct)
 
 
+@pytest.mark.parametrize("hook_form", ["direct", "wrapper"])
+def test_the_sync_stream_hook_has_the_sdks_signature(instrumented: Any, hook_form: str) -> None:
+    """The per-request sync stream hook is the form asked for, with the SDK's signature. The
+    direct one is a plain function returning the generator (only the SDK's own loop calls
+    it); the wrapper form keeps wrapt's, a generator function still to whoever inspects it."""
+    import inspect
+
+    import wrapt
+
+    hook = models.Models.__dict__["_generate_content_stream"]
+    original = hook.__wrapped__
+    assert inspect.signature(hook) == inspect.signature(original)
+    direct = genai_integration._direct_stream
+    if expected_parameters(original, hook_form, direct) == ["self", "args", "kwargs"]:
+        assert isinstance(hook, wrapt.FunctionWrapper)
+        assert inspect.isgeneratorfunction(hook) is inspect.isgeneratorfunction(original)
+    else:
+        assert own_parameters(hook) == list(inspect.signature(original).parameters)
+
+
 def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:
     """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before."""
     import inspect
