@@ -475,7 +475,10 @@ def _detached_capture_of(item: tuple[Any, ...]) -> Capture:
     if type(detached) is bytes:
         try:
             detached = json.loads(detached)
-        except ValueError:  # pragma: no cover - only JSON the hot path looked at comes here
+        except ValueError:  # text the SDK fails to parse too: a record without usage
+            detached = {}
+        except RecursionError:  # nested too deep for json (a caller-asked event, kept unparsed)
+            internal_error("openai usage event")
             detached = {}
     usage, rmodel, rid = detached if type(detached) is tuple else detach(op, detached)
     return _capture.snapshot_capture(

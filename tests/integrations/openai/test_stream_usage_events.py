@@ -381,7 +381,9 @@ def _state() -> Any:
     return StreamState(None, _Call("openai", "chat.completions", "gpt-4o-mini", 0.0, None))
 
 
-@pytest.mark.parametrize("look", ["_cleaned", "_seen"], ids=["injected", "asked"])
+# The asked look (_seen) keeps a one-line usage event as its text, unparsed: its failure is the
+# loop's (test_a_usage_event_too_deep_to_parse_is_recorded_without_usage_and_logged_once).
+@pytest.mark.parametrize("look", ["_cleaned"], ids=["injected"])
 def test_a_read_the_strip_cannot_look_at_goes_to_the_sdk_unchanged_and_is_logged_once(
     look: str, lenient: None, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -405,7 +407,7 @@ def test_a_read_the_strip_cannot_look_at_goes_to_the_sdk_unchanged_and_is_logged
     assert isinstance(errors[0].exc_info[1], RecursionError)  # type: ignore[index]
 
 
-@pytest.mark.parametrize("look", ["_cleaned", "_seen"], ids=["injected", "asked"])
+@pytest.mark.parametrize("look", ["_cleaned"], ids=["injected"])
 def test_a_read_the_strip_cannot_look_at_raises_in_our_strict_suite(look: str) -> None:
     """So a bug in the strip fails our own tests instead of passing as a logged line."""
     from ai_tokentrace.integrations import _openai_streams
@@ -416,3 +418,52 @@ def test_a_read_the_strip_cannot_look_at_raises_in_our_strict_suite(look: str) -
             getattr(_openai_streams, look)(state, _unparsable_usage_read())
     finally:
         state.done = True
+
+
+def _detached_capture(state: Any) -> Any:
+    """The Capture the loop builds from what the strip kept of a finished stream."""
+    from ai_tokentrace.integrations.openai import _detached_capture_of
+
+    item = (None, state.call, 1.0, state.detached, "ok", None, None, None, True)
+    return _detached_capture_of(item)
+
+
+def test_a_caller_asked_usage_event_is_kept_as_its_text_and_read_on_the_loop() -> None:
+    """The asked look does not parse the usage event on the caller's thread; the record has
+    its counts all the same."""
+    from ai_tokentrace.integrations._openai_streams import _seen
+
+    state = _state()
+    event = b'{"id":"c1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}'
+    data = b'data: {"id":"c1","choices":[{"index":0}],"usage":null}\n\ndata: ' + event + b"\n\n"
+    try:
+        assert _seen(state, data) == data
+        assert state.detached == event
+        capture = _detached_capture(state)
+    finally:
+        state.done = True
+    assert (capture.usage_available, capture.status) == (True, "ok")
+    assert capture.record().output_tokens == 3
+
+
+def test_a_usage_event_too_deep_to_parse_is_recorded_without_usage_and_logged_once(
+    lenient: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller's stream is the SDK's to fail; ours is one ERROR on our logger, on the loop,
+    and the record is kept, without usage."""
+    from ai_tokentrace.integrations._openai_streams import _seen
+
+    caplog.set_level("DEBUG", logger="ai_tokentrace")
+    state = _state()
+    data = _unparsable_usage_read()
+    try:
+        assert _seen(state, data) == data  # the SDK gets the bytes the server sent
+        capture = _detached_capture(state)
+    finally:
+        state.done = True
+    assert capture.record().output_tokens == 0
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "ai-tokentrace internal error in openai usage event (the traced call was not affected)"
+    ]
+    assert isinstance(errors[0].exc_info[1], RecursionError)  # type: ignore[index]
