@@ -66,27 +66,6 @@ Noticer = Callable[["StreamState", Any], bool]
 _REQUEST_ID = b"x-request-id"  # httpx keeps header keys lower-cased, as bytes
 
 
-def _header_request_id(headers: Any) -> str | None:
-    """The ``x-request-id`` of a response's headers (None: none, or no headers).
-
-    httpx's ``Headers`` keep ``(raw key, lower-cased key, value)`` triples in ``_list``; read
-    there, the id costs none of the five frames of ``Headers.get`` (its key lower-cased and
-    encoded, every value matched, decoded and joined). Where that list is not there, ``get``.
-    """
-    try:
-        items = headers._list
-        if type(items) is list:
-            for item in items:
-                if item[1] == _REQUEST_ID:
-                    value = item[2]
-                    return value.decode("latin-1") if type(value) is bytes else None
-            return None
-        rid = headers.get("x-request-id")
-    except Exception:
-        return None
-    return rid if isinstance(rid, str) else None
-
-
 # Where an SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to find:
 # a proxy hands attribute reads to its stream, so ``openai.Stream.close(proxy)`` finds it too.
 # Set and read as an attribute, never through the stream's ``__dict__``: CPython (3.11, 3.12)
@@ -114,7 +93,7 @@ class StreamState:
     )
 
     def __init__(self, stream: Any, call: _Call) -> None:
-        self.response = getattr(stream, "response", None)  # its request id is read at the end
+        self.response: Any = getattr(stream, "response", None)  # its request id: read at the end
         self.call = call
         self.payload: Any = None  # the object holding usage, once seen
         # or what a record needs of it: read off a parsed chunk (which is then let go), or the
@@ -131,9 +110,28 @@ class StreamState:
             pass
 
     def request_id(self) -> str | None:
-        """Read as the stream ends, on the caller's thread: queued instead, the headers cost
-        more while they waited for the loop than the read does."""
-        return _header_request_id(getattr(self.response, "headers", None))
+        """The response's ``x-request-id`` (None: none, or no headers), read as the stream
+        ends, on the caller's thread: queued instead, the headers cost more while they waited
+        for the loop than the read does.
+
+        httpx's ``Headers`` keep ``(raw key, lower-cased key, value)`` triples in ``_list``;
+        read there, the id costs none of the five frames of ``Headers.get`` (its key
+        lower-cased and encoded, every value matched, decoded and joined). Where that list is
+        not there, ``get``.
+        """
+        try:
+            headers = self.response.headers
+            items = headers._list
+            if type(items) is list:
+                for item in items:
+                    if item[1] == _REQUEST_ID:
+                        value = item[2]
+                        return value.decode("latin-1") if type(value) is bytes else None
+                return None
+            rid = headers.get("x-request-id")
+        except Exception:
+            return None
+        return rid if isinstance(rid, str) else None
 
     def finalise(self, ended: bool, exc: BaseException | None = None) -> None:
         """Emit the stream's one record (only the first call does anything)."""
