@@ -652,7 +652,10 @@ def _direct_stream(original: Any) -> Any:
     """``Models._generate_content_stream``'s hook with the SDK's own parameters: a plain
     function handing back :func:`_stream` over the SDK's generator, with nothing bound or
     packed. Only the SDK's own loop calls it, from inside its public generator, so its
-    begin runs when it would have (on the first chunk asked for)."""
+    begin runs when it would have (on the first chunk asked for). Not for a public method
+    (an SDK without the private one): the caller's would stop being a generator function."""
+    if getattr(original, "__name__", None) != "_generate_content_stream":
+        return None
 
     def _generate_content_stream(
         self: Any, *, model: Any, contents: Any, config: Any = None
@@ -669,8 +672,11 @@ def _adirect_stream(original: Any) -> Any:
     """``AsyncModels._generate_content_stream``'s hook with the SDK's own parameters where it
     is a coroutine function (awaited, then iterated): :func:`_wrap_astream` and
     :func:`_await_stream` in one coroutine, with nothing bound or packed (see
-    :func:`_direct_generate`). Older SDKs' async generator function keeps the wrapper."""
-    if not inspect.iscoroutinefunction(original):
+    :func:`_direct_generate`). Older SDKs' async generator function keeps the wrapper, and so
+    does a public method (an SDK without the private one): the caller's scope would be read
+    when its coroutine is awaited, not when the call is made."""
+    private = getattr(original, "__name__", None) == "_generate_content_stream"
+    if not (private and inspect.iscoroutinefunction(original)):
         return None
 
     async def _generate_content_stream(

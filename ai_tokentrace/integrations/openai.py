@@ -546,8 +546,9 @@ def _hook_raw(call: _Call, raw: Any) -> None:
 
 def _after_parse_done(raw: Any, state: list[Any], result: Any) -> Any:
     out = _after_parse_safe(state, result)
-    # its own attribute, read and deleted as one: asking for ``raw.__dict__`` would make the
-    # dict, and the SDK's attribute reads on ``raw`` would miss their fast path (see ``_openai_streams._STATE``)
+    # the hook is an attribute of ``raw``, read and deleted as one: asking for ``raw.__dict__``
+    # would make the dict, and the SDK's reads on ``raw`` would miss their fast path (see
+    # ``_openai_streams._STATE``)
     if out is result and getattr(getattr(raw, "parse", None), "ai_tokentrace_hook", False):
         with contextlib.suppress(AttributeError):
             del raw.parse

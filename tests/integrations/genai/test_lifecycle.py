@@ -85,6 +85,17 @@ def test_the_sync_stream_hook_has_the_sdks_signature(instrumented: Any, hook_for
         assert own_parameters(hook) == list(inspect.signature(original).parameters)
 
 
+def test_the_direct_stream_hooks_decline_a_public_method() -> None:
+    """An SDK without the private per-request method has its public one hooked: the direct
+    forms decline it, so it keeps the wrapper (still a generator function, and the scope read
+    when the call is made)."""
+    for direct, public in (
+        (genai_integration._direct_stream, models.Models.generate_content_stream),
+        (genai_integration._adirect_stream, models.AsyncModels.generate_content_stream),
+    ):
+        assert direct(getattr(public, "__wrapped__", public)) is None
+
+
 def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:
     """Frameworks that check ``inspect.iscoroutinefunction`` see the SDK's methods as before."""
     import inspect
