@@ -105,7 +105,7 @@ class StreamState:
         self.raised: str | None = None  # the error the caller gets, where the SDK translates ours
         self.done = False
         try:  # noqa: SIM105 (a try costs nothing here; suppress() is a context manager a stream)
-            stream._ai_tokentrace_state = self  # as an attribute (see _STATE)
+            setattr(stream, _STATE, self)  # as an attribute, not through __dict__ (see _STATE)
         except Exception:  # an object that takes no attributes: nothing can find it
             pass
 

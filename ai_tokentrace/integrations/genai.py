@@ -614,8 +614,9 @@ _NO_SCOPE: Any = object()
 _call_scope: ContextVar[Any] = ContextVar("ai_tokentrace_genai_call_scope", default=_NO_SCOPE)
 
 
-def _stream_call(instance: Any, model: str | None) -> tuple[str, str | None, float, Any]:
+def _stream_call(instance: Any, model: Any) -> tuple[str, str | None, float, Any]:
     provider = _provider(instance)
+    model = model if isinstance(model, str) else None
     before_call(provider, model)
     scope = _call_scope.get()
     if scope is _NO_SCOPE:
@@ -652,17 +653,14 @@ def _direct_stream(original: Any) -> Any:
     """``Models._generate_content_stream``'s hook with the SDK's own parameters: a plain
     function handing back :func:`_stream` over the SDK's generator, with nothing bound or
     packed. Only the SDK's own loop calls it, from inside its public generator, so its
-    begin runs when it would have (on the first chunk asked for). Not for a public method
-    (an SDK without the private one): the caller's would stop being a generator function."""
-    if getattr(original, "__name__", None) != "_generate_content_stream":
-        return None
+    begin runs when it would have (on the first chunk asked for)."""
 
     def _generate_content_stream(
         self: Any, *, model: Any, contents: Any, config: Any = None
     ) -> Any:
         if _suppressed.get():
             return original(self, model=model, contents=contents, config=config)
-        call = _stream_call(self, model if isinstance(model, str) else None)
+        call = _stream_call(self, model)
         return _stream(original(self, model=model, contents=contents, config=config), call)
 
     return _generate_content_stream
@@ -672,11 +670,8 @@ def _adirect_stream(original: Any) -> Any:
     """``AsyncModels._generate_content_stream``'s hook with the SDK's own parameters where it
     is a coroutine function (awaited, then iterated): :func:`_wrap_astream` and
     :func:`_await_stream` in one coroutine, with nothing bound or packed (see
-    :func:`_direct_generate`). Older SDKs' async generator function keeps the wrapper, and so
-    does a public method (an SDK without the private one): the caller's scope would be read
-    when its coroutine is awaited, not when the call is made."""
-    private = getattr(original, "__name__", None) == "_generate_content_stream"
-    if not (private and inspect.iscoroutinefunction(original)):
+    :func:`_direct_generate`). Older SDKs' async generator function keeps the wrapper."""
+    if not inspect.iscoroutinefunction(original):
         return None
 
     async def _generate_content_stream(
@@ -684,7 +679,7 @@ def _adirect_stream(original: Any) -> Any:
     ) -> Any:
         if _suppressed.get():
             return await original(self, model=model, contents=contents, config=config)
-        call = _stream_call(self, model if isinstance(model, str) else None)
+        call = _stream_call(self, model)
         chunks = await original(self, model=model, contents=contents, config=config)
         return _astream(chunks, call)
 
@@ -810,13 +805,16 @@ class GenaiIntegration:
                 attribute = _first_present(cls, names)
                 if attribute is not None:
                     # lean: skips wrapt's binding where the method is a plain or coroutine
-                    # function; the sync stream generator keeps wrapt's (see PatchTarget)
+                    # function; the sync stream generator keeps wrapt's (see PatchTarget).
+                    # The direct hooks are written for the private per-request methods, which
+                    # only the SDK calls: a public fallback keeps the wrapper (a generator
+                    # function stays one, and an async call's scope is read when it is made).
                     hook = PatchTarget(
                         _MODELS,
                         f"{cls_name}.{attribute}",
                         wrappers[side],
                         lean=True,
-                        direct=directs[side],
+                        direct=directs[side] if attribute == names[0] else None,
                     )
                     targets.append(hook)
             if "_generate_content_stream" in vars(cls) and "generate_content_stream" in vars(cls):

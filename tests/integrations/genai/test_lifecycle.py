@@ -77,23 +77,28 @@ def test_the_sync_stream_hook_has_the_sdks_signature(instrumented: Any, hook_for
     hook = models.Models.__dict__["_generate_content_stream"]
     original = hook.__wrapped__
     assert inspect.signature(hook) == inspect.signature(original)
-    direct = genai_integration._direct_stream
-    if expected_parameters(original, hook_form, direct) == ["self", "args", "kwargs"]:
+    expected = expected_parameters(original, hook_form, genai_integration._direct_stream)
+    if expected == ["self", "args", "kwargs"]:
         assert isinstance(hook, wrapt.FunctionWrapper)
         assert inspect.isgeneratorfunction(hook) is inspect.isgeneratorfunction(original)
-    else:
-        assert own_parameters(hook) == list(inspect.signature(original).parameters)
+    else:  # wrapt's wrapper reports the SDK's parameters too: it must not be the one there
+        assert not isinstance(hook, wrapt.FunctionWrapper)
+        assert own_parameters(hook) == expected
 
 
-def test_the_direct_stream_hooks_decline_a_public_method() -> None:
-    """An SDK without the private per-request method has its public one hooked: the direct
-    forms decline it, so it keeps the wrapper (still a generator function, and the scope read
-    when the call is made)."""
-    for direct, public in (
-        (genai_integration._direct_stream, models.Models.generate_content_stream),
-        (genai_integration._adirect_stream, models.AsyncModels.generate_content_stream),
-    ):
-        assert direct(getattr(public, "__wrapped__", public)) is None
+@pytest.mark.parametrize("cls", [models.Models, models.AsyncModels], ids=["sync", "async"])
+def test_a_public_method_hooked_in_place_of_a_missing_private_one_gets_no_direct_hook(
+    cls: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SDK without the private per-request methods has its public ones hooked, in the
+    wrapper form: a direct stream hook would stop the sync one being a generator function
+    and read an async call's scope when it is awaited, not when it is made."""
+    for private in ("_generate_content", "_generate_content_stream"):
+        monkeypatch.delattr(cls, private)
+    public = {f"{cls.__name__}.generate_content", f"{cls.__name__}.generate_content_stream"}
+    hooks = {t.attribute: t for t in genai_integration.INTEGRATION.patch_targets()}
+    assert public <= set(hooks)
+    assert [hooks[name].direct for name in sorted(public)] == [None, None]
 
 
 def test_async_methods_stay_coroutine_functions(instrumented: Any, client: Any) -> None:

@@ -429,12 +429,12 @@ def _detached_capture(state: Any) -> Any:
 
 
 def test_a_caller_asked_usage_event_is_kept_as_its_text_and_read_on_the_loop() -> None:
-    """The asked look does not parse the usage event on the caller's thread; the record has
-    its counts all the same."""
+    """The asked look does not parse the usage event on the caller's thread, even one with
+    choices (which the helpers parse there); the record has its counts all the same."""
     from ai_tokentrace.integrations._openai_streams import _seen
 
     state = _state()
-    event = b'{"id":"c1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}'
+    event = b'{"id":"c1","choices":[{"index":0,"delta":{}}],"usage":{"completion_tokens":3}}'
     data = b'data: {"id":"c1","choices":[{"index":0}],"usage":null}\n\ndata: ' + event + b"\n\n"
     try:
         assert _seen(state, data) == data
@@ -461,7 +461,8 @@ def test_a_usage_event_too_deep_to_parse_is_recorded_without_usage_and_logged_on
         capture = _detached_capture(state)
     finally:
         state.done = True
-    assert capture.record().output_tokens == 0
+    record = capture.record()
+    assert (record.usage_available, record.output_tokens) == (False, 0)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert [r.getMessage() for r in errors] == [
         "ai-tokentrace internal error in openai usage event (the traced call was not affected)"
