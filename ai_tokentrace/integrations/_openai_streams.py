@@ -75,17 +75,48 @@ _REQUEST_ID = b"x-request-id"  # httpx keeps header keys lower-cased, as bytes
 _STATE = "_ai_tokentrace_state"
 
 
+_reads_events: dict[type, bool] = {}  # stream class -> its events come from ``_decoder``'s bytes
+
+
+def _reads_iter_events(cls: type) -> bool:
+    """Whether ``cls``'s stream generator gets its events from ``self._iter_events()``, and that
+    from ``self._decoder`` fed the response's bytes (read off their code once per class), so
+    a decoder set on the instance is sure to see every byte."""
+    found = _reads_events.get(cls)
+    if found is None:
+        events = getattr(getattr(cls, "_iter_events", None), "__code__", None)
+        code = getattr(getattr(cls, "__stream__", None), "__code__", None)
+        found = (
+            events is not None
+            and code is not None
+            and "_iter_events" in code.co_names
+            and "_decoder" in events.co_names
+            and bool({"iter_bytes", "aiter_bytes"} & set(events.co_names))
+        )
+        _reads_events[cls] = found
+    return found
+
+
 class StreamState:
     """One stream's bookkeeping, kept off the proxy so per-chunk updates are plain slot stores.
-    It is kept on the stream (:data:`_STATE`)."""
+    It is kept on the stream (:data:`_STATE`).
+
+    Where the stream's bytes are watched (a chat or completion stream, :func:`watch`) it is
+    also the stream's SSE decoder, in place of the SDK's: the same decoder, fed through our
+    strip (one object a stream, not a state and a decoder). It holds the SDK's decoder, not the
+    stream (a reference back would make every stream a reference cycle, left for the cyclic
+    collector with its response and buffers: 25 us a stream).
+    """
 
     __slots__ = (
         "__weakref__",
         "call",
+        "decoder",
         "detached",
         "done",
         "error",
         "failed",
+        "look",
         "payload",
         "raised",
         "response",
@@ -104,10 +135,47 @@ class StreamState:
         self.error: str | None = None  # Responses: an error event's code
         self.raised: str | None = None  # the error the caller gets, where the SDK translates ours
         self.done = False
-        try:  # noqa: SIM105 (a try costs nothing here; suppress() is a context manager a stream)
+        self.decoder: Any = None  # the SDK's SSE decoder, where we stand in for it
+        self.look: _Look | None = None  # what our strip does to each read (None: not watched)
+        try:
             setattr(stream, _STATE, self)  # as an attribute, not through __dict__ (see _STATE)
         except Exception:  # an object that takes no attributes: nothing can find it
-            pass
+            return
+        # Feed a chat or completion stream's SSE decoder through our strip (:func:`_cleaned`
+        # when we asked for its usage, else :func:`_seen`): it then sees every usage object,
+        # the end and the errors, and the stream needs no proxy. The SDK's stream reads
+        # ``self._decoder`` when first advanced, so the one set now is the one it uses, even if
+        # ``uninstrument()`` comes first. Only the SDK's own text decoder is stood in for (a
+        # client's own decoder may not read SSE text), and only where the stream's events come
+        # from it (:func:`_reads_iter_events`); elsewhere the proxy's noticer hides the parsed
+        # chunk instead. Either way it is counted once.
+        if call.operation in CHUNK_STREAMS:
+            cls = type(stream)
+            decoder = getattr(stream, "_decoder", None)
+            ours = type(decoder).__name__ == "SSEDecoder"
+            if ours and (_reads_events.get(cls) or _reads_iter_events(cls)):
+                try:
+                    stream._decoder = self
+                except Exception:
+                    return
+                self.decoder = decoder
+                self.look = _cleaned if call.injected else _seen
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Any:
+        """As the SDK's decoder: its events, from the bytes our strip lets through."""
+        # ``look`` is set wherever the SDK has us as its decoder
+        return self.decoder.iter_bytes(_strip_usage(self, iterator, self.look))  # type: ignore[arg-type]
+
+    def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> Any:
+        return self.decoder.aiter_bytes(_AsyncStripUsage(self, iterator, self.look))  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the decoder's surface, as it is
+        if name in StreamState.__slots__:  # unset (a copy made without __init__): no recursion
+            raise AttributeError(name)
+        decoder = self.decoder
+        if decoder is None:
+            raise AttributeError(name)
+        return getattr(decoder, name)
 
     def request_id(self) -> str | None:
         """The response's ``x-request-id`` (None: none, or no headers), read as the stream
@@ -346,27 +414,36 @@ def _broken(state: StreamState, exc: BaseException) -> None:
 
 def _cleaned(state: StreamState, data: bytes) -> bytes:
     """One read of whole events as the decoder is to get it, from a stream we asked usage of.
-    The usual read (one chunk with OpenAI's null) is cut here in one step; any other naming
-    usage goes to :func:`_through`."""
-    head, null, tail = data.rpartition(_NULL_MEMBER)
-    if null and _KEY not in head and _KEY not in tail:
-        return head + tail
-    if null:
-        return _through(state, data)
-    if _KEY in data:
-        # the usage-only chunk alone in a read, one line as OpenAI writes it: taken whole (as
-        # :func:`_took` takes its known spelling, unparsed: nothing here can raise), without
-        # :func:`_through`'s search and its four helpers
-        if (
-            _USAGE_OBJECT in data
-            and _NO_CHOICES[0] in data
-            and data.startswith(_DATA)
-            and data.find(b"\n") == len(data) - 2
-        ):
-            state.detached = data[6:-2]
-            return b""
-        return _through(state, data)
-    return data
+
+    The reads OpenAI sends are cut here, in a few passes of C: each usage key is OpenAI's
+    null (every chunk's), or one more is the usage-only chunk's, one line as OpenAI writes it,
+    after the last null: a read of one chunk, of the usage chunk alone, or of several chunks
+    with the usage chunk last (a whole body). Any other read naming usage goes to
+    :func:`_through`, which places each key in turn."""
+    keys = data.count(_KEY)
+    if not keys:
+        return data
+    parts = data.split(_NULL_MEMBER)
+    nulls = len(parts) - 1
+    if nulls == keys:
+        return b"".join(parts)
+    if nulls == keys - 1:
+        last = parts[-1]
+        at = last.find(_USAGE_OBJECT)
+        if at >= 0:
+            line = last.rfind(b"\n", 0, at) + 1
+            nl = last.find(b"\n", at)
+            if (
+                last.startswith(_DATA, line)
+                and last[nl + 1 : nl + 2] == b"\n"
+                and (last[line - 2 : line] == b"\n\n" if line else not nulls)
+                and last.find(_NO_CHOICES[0], line, nl) >= 0
+            ):
+                # kept as its text (as :func:`_took` keeps it), parsed on the loop
+                state.detached = last[line + 6 : nl]
+                parts[-1] = last[:line] + last[nl + 2 :]
+                return b"".join(parts)
+    return _through(state, data)
 
 
 def _seen(state: StreamState, data: bytes) -> bytes:
@@ -484,76 +561,6 @@ class _AsyncStripUsage:
             _let_go(self._state, self._last)
 
 
-class _StrippingDecoder:
-    """Stands in for a stream's SSE decoder: the same decoder, fed through our strip. It holds
-    our state, not the stream (a reference back would make every stream a reference cycle,
-    left for the cyclic collector with its response and buffers: 25 us a stream measured)."""
-
-    __slots__ = ("_decoder", "_look", "_state")
-
-    def __init__(self, decoder: Any, state: StreamState, look: _Look) -> None:
-        self._decoder = decoder
-        self._state = state
-        self._look = look
-
-    def iter_bytes(self, iterator: Iterator[bytes]) -> Any:
-        return self._decoder.iter_bytes(_strip_usage(self._state, iterator, self._look))
-
-    def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> Any:
-        return self._decoder.aiter_bytes(_AsyncStripUsage(self._state, iterator, self._look))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._decoder, name)
-
-
-_reads_events: dict[type, bool] = {}  # stream class -> its events come from ``_decoder``'s bytes
-
-
-def _reads_iter_events(cls: type) -> bool:
-    """Whether ``cls``'s stream generator gets its events from ``self._iter_events()``, and that
-    from ``self._decoder`` fed the response's bytes (read off their code once per class), so
-    a decoder set on the instance is sure to see every byte."""
-    found = _reads_events.get(cls)
-    if found is None:
-        events = getattr(getattr(cls, "_iter_events", None), "__code__", None)
-        code = getattr(getattr(cls, "__stream__", None), "__code__", None)
-        found = (
-            events is not None
-            and code is not None
-            and "_iter_events" in code.co_names
-            and "_decoder" in events.co_names
-            and bool({"iter_bytes", "aiter_bytes"} & set(events.co_names))
-        )
-        _reads_events[cls] = found
-    return found
-
-
-def _watch_bytes(stream: Any, state: StreamState) -> bool:
-    """Feed a chat or completion ``stream``'s SSE decoder through our strip (:func:`_cleaned`
-    when we asked for its usage, else :func:`_seen`); True when it is set: it then sees every
-    usage object, the end and the errors, and the stream needs no proxy.
-
-    The SDK's stream reads ``self._decoder`` when first advanced, so a decoder set on the
-    instance now is the one it uses, even if ``uninstrument()`` comes first. Only the SDK's own
-    text decoder is stood in for (a client's own decoder may not read SSE text). Where an SDK
-    reads its events otherwise the proxy's noticer hides the parsed chunk instead; either way it is
-    counted once.
-    """
-    call = state.call
-    if call.operation not in CHUNK_STREAMS:
-        return False
-    if not _reads_iter_events(type(stream)):
-        return False
-    decoder = getattr(stream, "_decoder", None)
-    if type(decoder).__name__ != "SSEDecoder":
-        return False
-    try:
-        stream._decoder = _StrippingDecoder(decoder, state, _cleaned if call.injected else _seen)
-    except Exception:
-        return False
-    return True
-
-
 def watch(stream: Any, call: _Call) -> Any:
     """What the caller gets for a sync SDK stream: the stream itself where our strip feeds its
     decoder (a chat or completion stream), else a :class:`StreamProxy`.
@@ -566,7 +573,7 @@ def watch(stream: Any, call: _Call) -> Any:
     Responses, images and audio streams keep the proxy.
     """
     state = StreamState(stream, call)
-    if _watch_bytes(stream, state):
+    if state.look is not None:  # its bytes are watched
         return stream
     return StreamProxy(stream, state)
 
@@ -574,7 +581,7 @@ def watch(stream: Any, call: _Call) -> Any:
 def awatch(stream: Any, call: _Call) -> Any:
     """:func:`watch` for an ``AsyncStream``."""
     state = StreamState(stream, call)
-    if _watch_bytes(stream, state):
+    if state.look is not None:
         return stream
     return AsyncStreamProxy(stream, state)
 
