@@ -383,6 +383,10 @@ def _hand_off_first(item: Capture | tuple[Any, ...]) -> None:
 # Queue one Capture or snapshot on the active pipeline. Adapters call it as ``_capture.hand_off``
 # (an attribute read each time: the pipeline rebinds it when it is replaced).
 hand_off: Callable[[Any], None] = _hand_off_first
+# The active pipeline's ``inject_stream_usage``, bound with ``hand_off`` so a stream's begin reads
+# a global rather than calling for the pipeline (None: no pipeline yet; asking for it loads the
+# settings).
+inject_stream_usage: bool | None = None
 
 
 def before_call(provider: str, model: str | None) -> None:

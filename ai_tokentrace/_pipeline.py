@@ -667,6 +667,7 @@ def _install(p: Pipeline) -> None:
     global _current
     _current = p
     _capture.hand_off = p.submit  # the hot path calls the active pipeline directly
+    _capture.inject_stream_usage = bool(p.settings.inject_stream_usage)  # and reads its setting
 
 
 def configure(

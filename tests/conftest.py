@@ -25,11 +25,12 @@ _internal.set_strict(True)
 @pytest.fixture(autouse=True)
 def _fresh_pipeline() -> Iterator[None]:
     """Each test starts with no configured pipeline and leaves none behind."""
-    from ai_tokentrace import _pipeline
+    from ai_tokentrace import _capture, _pipeline
 
     yield
     p = _pipeline._current
     _pipeline._current = None
+    _capture.inject_stream_usage = None  # unbound with it, as before any pipeline
     if p is not None:
         p.shutdown(timeout=2.0)
 

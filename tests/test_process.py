@@ -104,3 +104,30 @@ def test_instrument_before_any_sdk_import_loads_no_sdk() -> None:
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == ""
+
+
+def test_injection_turned_off_in_the_environment_holds_for_a_stream_before_any_configure() -> None:
+    """The first stream of a process, before any pipeline exists, follows the environment's
+    ``AI_TOKENTRACE_INJECT_STREAM_USAGE`` (the hot path's copy of the setting is bound when the
+    default pipeline is made)."""
+    child = run_child(
+        """
+        import json, os
+        os.environ["AI_TOKENTRACE_INJECT_STREAM_USAGE"] = "off"
+        os.environ["AI_TOKENTRACE_SERVICE"] = "none"
+        import ai_tokentrace
+        from ai_tokentrace.testing.fake_openai import fake_openai_client
+        ai_tokentrace.instrument(integrations=["openai"])
+        client = fake_openai_client()
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True
+        ):
+            pass
+        print(json.dumps(client._fake.requests[-1][2]))
+        """,
+        with_emit=False,
+    )
+    assert child.returncode == 0, child.stderr
+    sent = json.loads(child.stdout.splitlines()[-1])
+    assert sent["stream"] is True
+    assert "stream_options" not in sent

@@ -484,8 +484,14 @@ def _aunary(record: _Record) -> Any:
     return wrapper
 
 
+# A stream's begin: ``(the SDK's Models object, requested model, start time, scope)``. The
+# provider is read off the Models object when the record is built, on the loop (as for
+# generate_content), not as the stream begins.
+_StreamCall = tuple[Any, "str | None", float, Any]
+
+
 def _finish_stream(
-    call: tuple[str, str | None, float, Any],
+    call: _StreamCall,
     status: str,
     error: BaseException | None,
     last: Any,
@@ -497,12 +503,12 @@ def _finish_stream(
     """
     if last is None and error is not None:
         return
-    provider, model, started, scope = call
+    instance, model, started, scope = call
     error_type = type(error).__name__ if error is not None else None
     detached = _detach(usage_chunk) if usage_chunk is not None else None
     if detached is None:
         emit(
-            provider,
+            _provider(instance),
             GENERATE,
             model,
             last,
@@ -534,9 +540,9 @@ def _finish_stream(
 def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
     """The Capture for a finished stream's snapshot (see :func:`_finish_stream`)."""
     _, call, ended, fields, version, rid, status, error_type, scope = item
-    provider, model, started, _ = call
+    instance, model, started, _ = call
     return _capture.snapshot_capture(
-        provider,
+        _provider(instance),
         GENERATE,
         model,
         fields,
@@ -553,7 +559,7 @@ def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
     )
 
 
-def _stream(chunks: Any, call: tuple[str, str | None, float, Any]) -> Iterator[Any]:
+def _stream(chunks: Any, call: _StreamCall) -> Iterator[Any]:
     """The SDK's chunks, passed through one by one; one record when the stream ends.
 
     A generator, like the SDK's own: its ``finally`` runs at the end, on an error, on
@@ -583,7 +589,7 @@ def _stream(chunks: Any, call: tuple[str, str | None, float, Any]) -> Iterator[A
             internal_error("genai stream")
 
 
-async def _astream(chunks: Any, call: tuple[str, str | None, float, Any]) -> AsyncIterator[Any]:
+async def _astream(chunks: Any, call: _StreamCall) -> AsyncIterator[Any]:
     """The async twin of :func:`_stream` (the request was sent before it is handed back)."""
     last = usage_chunk = None
     status, error = "partial", None
@@ -614,14 +620,14 @@ _NO_SCOPE: Any = object()
 _call_scope: ContextVar[Any] = ContextVar("ai_tokentrace_genai_call_scope", default=_NO_SCOPE)
 
 
-def _stream_call(instance: Any, model: Any) -> tuple[str, str | None, float, Any]:
-    provider = _provider(instance)
+def _stream_call(instance: Any, model: Any) -> _StreamCall:
     model = model if isinstance(model, str) else None
-    before_call(provider, model)
+    if _capture.pre_call_guards:  # a budget's (``before_call``): none, and no frame for them
+        before_call(_provider(instance), model)
     scope = _call_scope.get()
     if scope is _NO_SCOPE:
         scope = _current_scope.get()
-    return provider, model, _capture.perf_clock(), scope
+    return instance, model, _capture.perf_clock(), scope
 
 
 def _wrap_stream(
@@ -645,7 +651,7 @@ def _wrap_astream(
     return _await_stream(result, call)  # 1.x and later: awaited, then iterated
 
 
-async def _await_stream(pending: Any, call: tuple[str, str | None, float, Any]) -> Any:
+async def _await_stream(pending: Any, call: _StreamCall) -> Any:
     return _astream(await pending, call)
 
 

@@ -173,7 +173,12 @@ _pipeline: Any = None  # ai_tokentrace._pipeline, bound by the first stream (it 
 
 
 def _settings_inject() -> bool:
+    """The active pipeline's ``inject_stream_usage`` (the pipeline binds it to ``_capture``
+    when installed; before there is one, asking for it installs one from the environment)."""
     global _pipeline
+    inject = _capture.inject_stream_usage
+    if inject is not None:
+        return inject
     if _pipeline is None:
         from .. import _pipeline
     return bool(_pipeline.current().settings.inject_stream_usage)
@@ -728,9 +733,11 @@ def _fast_stream_begin(client: Any, options: Any) -> _Call | None:
     call = _Call(
         "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
     )
-    if so is None and _settings_inject():
-        _, call.restore = _inject(options, fields, body, None)  # in place: no extra JSON
-        call.injected = True
+    if so is None:
+        inject = _capture.inject_stream_usage  # :func:`_settings_inject`, a frame less
+        if inject or (inject is None and _settings_inject()):
+            _, call.restore = _inject(options, fields, body, None)  # in place: no extra JSON
+            call.injected = True
     return call
 
 

@@ -154,6 +154,19 @@ async def test_injection_off_records_usage_unavailable(api: Api, memory, records
     assert (rec.status, rec.usage_available, rec.total_tokens) == ("ok", False, 0)
 
 
+async def test_a_reconfigured_pipelines_injection_setting_decides_the_next_stream(
+    api: Api, memory, records
+) -> None:
+    """The hot path reads the setting the active pipeline bound, not the one it first saw."""
+    ai_tokentrace.configure(service=memory, inject_stream_usage=False)
+    await api.drain(await api.call(_chat()))
+    assert "stream_options" not in api.sent[-1]
+    ai_tokentrace.configure(service=memory, inject_stream_usage=True)
+    await api.drain(await api.call(_chat()))
+    assert api.sent[-1]["stream_options"] == {"include_usage": True}
+    assert [r.usage_available for r in records()] == [False, True]
+
+
 @pytest.mark.parametrize("ask", [False, True], ids=["injected", "asked"])
 async def test_stream_is_still_an_sdk_stream(api: Api, records, ask: bool) -> None:
     """Ours or proxied, the stream passes isinstance checks and exposes the SDK stream's
