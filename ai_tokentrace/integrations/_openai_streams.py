@@ -80,8 +80,9 @@ _reads_events: dict[type, bool] = {}  # stream class -> its events come from ``_
 
 def _reads_iter_events(cls: type) -> bool:
     """Whether ``cls``'s stream generator gets its events from ``self._iter_events()``, and that
-    from ``self._decoder`` fed the response's bytes (read off their code once per class), so
-    a decoder set on the instance is sure to see every byte."""
+    from ``self._decoder`` fed the response's bytes, and nothing else of the class but its
+    ``__init__`` touches ``_decoder`` (read off their code once per class): a decoder set on
+    the instance is then sure to see every byte, and to be asked for nothing but its events."""
     found = _reads_events.get(cls)
     if found is None:
         events = getattr(getattr(cls, "_iter_events", None), "__code__", None)
@@ -92,9 +93,21 @@ def _reads_iter_events(cls: type) -> bool:
             and "_iter_events" in code.co_names
             and "_decoder" in events.co_names
             and bool({"iter_bytes", "aiter_bytes"} & set(events.co_names))
+            and _decoder_users(cls) <= {"__init__", "_iter_events"}
         )
         _reads_events[cls] = found
     return found
+
+
+def _decoder_users(cls: type) -> set[str]:
+    """The names of ``cls``'s functions (its bases' too) whose code reads ``_decoder``."""
+    users = set()
+    for klass in cls.__mro__:
+        for name, value in vars(klass).items():
+            names = getattr(getattr(value, "__code__", None), "co_names", ())
+            if "_decoder" in names:
+                users.add(name)
+    return users
 
 
 class StreamState:
@@ -103,7 +116,10 @@ class StreamState:
 
     Where the stream's bytes are watched (a chat or completion stream, :func:`watch`) it is
     also the stream's SSE decoder, in place of the SDK's: the same decoder, fed through our
-    strip (one object a stream, not a state and a decoder). It holds the SDK's decoder, not the
+    strip (one object a stream, not a state and a decoder). It offers only the events
+    (:func:`_reads_iter_events` checks that the stream asks it for nothing else): a
+    ``__getattr__`` handing the rest to the SDK's decoder would put every attribute read of
+    ours on it through CPython's slow generic path. It holds the SDK's decoder, not the
     stream (a reference back would make every stream a reference cycle, left for the cyclic
     collector with its response and buffers: 25 us a stream).
     """
@@ -168,14 +184,6 @@ class StreamState:
 
     def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> Any:
         return self.decoder.aiter_bytes(_AsyncStripUsage(self, iterator, self.look))  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> Any:  # the rest of the decoder's surface, as it is
-        if name in StreamState.__slots__:  # unset (a copy made without __init__): no recursion
-            raise AttributeError(name)
-        decoder = self.decoder
-        if decoder is None:
-            raise AttributeError(name)
-        return getattr(decoder, name)
 
     def request_id(self) -> str | None:
         """The response's ``x-request-id`` (None: none, or no headers), read as the stream

@@ -270,7 +270,8 @@ async def test_usage_written_as_openai_does_is_hidden_and_counted_once(
 def test_the_sdk_streams_read_their_bytes_where_the_strip_sits() -> None:
     """The strip stands in for the stream's ``_decoder``; it is only relied on (and the proxy
     spared its per-chunk look) where the stream's generator reads its events from
-    ``_iter_events`` and that feeds ``_decoder`` the response's bytes."""
+    ``_iter_events``, that feeds ``_decoder`` the response's bytes, and no other method of the
+    stream's asks its decoder for anything."""
     import openai
 
     class ReadsElsewhere:
@@ -287,10 +288,15 @@ def test_the_sdk_streams_read_their_bytes_where_the_strip_sits() -> None:
         def __stream__(self) -> Iterator[Any]:
             yield from self._iter_events()
 
+    class AsksItsDecoderMore(openai.Stream):  # type: ignore[type-arg]
+        def decoder_state(self) -> Any:
+            return self._decoder._data
+
     assert _reads_iter_events(openai.Stream)
     assert _reads_iter_events(openai.AsyncStream)
     assert not _reads_iter_events(ReadsElsewhere)
     assert not _reads_iter_events(DecodesElsewhere)
+    assert not _reads_iter_events(AsksItsDecoderMore)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
