@@ -100,12 +100,13 @@ def _reads_iter_events(cls: type) -> bool:
 
 
 def _decoder_users(cls: type) -> set[str]:
-    """The names of ``cls``'s functions (its bases' too) whose code reads ``_decoder``."""
+    """The names of ``cls``'s functions and properties (its bases' too) whose code reads
+    ``_decoder``."""
     users = set()
     for klass in cls.__mro__:
         for name, value in vars(klass).items():
-            names = getattr(getattr(value, "__code__", None), "co_names", ())
-            if "_decoder" in names:
+            func = value.fget if isinstance(value, property) else value
+            if "_decoder" in getattr(getattr(func, "__code__", None), "co_names", ()):
                 users.add(name)
     return users
 

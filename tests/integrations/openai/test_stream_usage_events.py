@@ -292,11 +292,17 @@ def test_the_sdk_streams_read_their_bytes_where_the_strip_sits() -> None:
         def decoder_state(self) -> Any:
             return self._decoder._data
 
+    class ShowsItsDecoder(openai.Stream):  # type: ignore[type-arg]
+        @property
+        def decoder(self) -> Any:
+            return self._decoder
+
     assert _reads_iter_events(openai.Stream)
     assert _reads_iter_events(openai.AsyncStream)
     assert not _reads_iter_events(ReadsElsewhere)
     assert not _reads_iter_events(DecodesElsewhere)
     assert not _reads_iter_events(AsksItsDecoderMore)
+    assert not _reads_iter_events(ShowsItsDecoder)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
