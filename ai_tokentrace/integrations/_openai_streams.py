@@ -133,7 +133,6 @@ class StreamState:
         "done",
         "error",
         "failed",
-        "look",
         "payload",
         "raised",
         "response",
@@ -152,8 +151,8 @@ class StreamState:
         self.error: str | None = None  # Responses: an error event's code
         self.raised: str | None = None  # the error the caller gets, where the SDK translates ours
         self.done = False
-        self.decoder: Any = None  # the SDK's SSE decoder, where we stand in for it
-        self.look: _Look | None = None  # what our strip does to each read (None: not watched)
+        self.decoder: Any = None  # the SDK's SSE decoder, where we stand in for it (its bytes
+        # are then watched: :func:`watch` hands back the stream itself)
         try:
             setattr(stream, _STATE, self)  # as an attribute, not through __dict__ (see _STATE)
         except Exception:  # an object that takes no attributes: nothing can find it
@@ -176,15 +175,15 @@ class StreamState:
                 except Exception:
                     return
                 self.decoder = decoder
-                self.look = _cleaned if call.injected else _seen
 
     def iter_bytes(self, iterator: Iterator[bytes]) -> Any:
         """As the SDK's decoder: its events, from the bytes our strip lets through."""
-        # ``look`` is set wherever the SDK has us as its decoder
-        return self.decoder.iter_bytes(_strip_usage(self, iterator, self.look))  # type: ignore[arg-type]
+        look = _cleaned if self.call.injected else _seen
+        return self.decoder.iter_bytes(_strip_usage(self, iterator, look))
 
     def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> Any:
-        return self.decoder.aiter_bytes(_AsyncStripUsage(self, iterator, self.look))  # type: ignore[arg-type]
+        look = _cleaned if self.call.injected else _seen
+        return self.decoder.aiter_bytes(_AsyncStripUsage(self, iterator, look))
 
     def request_id(self) -> str | None:
         """The response's ``x-request-id`` (None: none, or no headers), read as the stream
@@ -442,7 +441,7 @@ def _cleaned(state: StreamState, data: bytes) -> bytes:
         if at >= 0:
             line = last.rfind(b"\n", 0, at) + 1
             nl = last.find(b"\n", at)
-            if (
+            if (  # one line, a whole event (the test :func:`_seen` and :func:`_event_at` make)
                 last.startswith(_DATA, line)
                 and last[nl + 1 : nl + 2] == b"\n"
                 and (last[line - 2 : line] == b"\n\n" if line else not nulls)
@@ -582,7 +581,7 @@ def watch(stream: Any, call: _Call) -> Any:
     Responses, images and audio streams keep the proxy.
     """
     state = StreamState(stream, call)
-    if state.look is not None:  # its bytes are watched
+    if state.decoder is not None:  # its bytes are watched
         return stream
     return StreamProxy(stream, state)
 
@@ -590,7 +589,7 @@ def watch(stream: Any, call: _Call) -> Any:
 def awatch(stream: Any, call: _Call) -> Any:
     """:func:`watch` for an ``AsyncStream``."""
     state = StreamState(stream, call)
-    if state.look is not None:
+    if state.decoder is not None:
         return stream
     return AsyncStreamProxy(stream, state)
 
