@@ -13,6 +13,8 @@ from typing import Any
 
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ai_tokentrace
 from ai_tokentrace.integrations._openai_streams import StreamProxy
@@ -138,6 +140,27 @@ def test_chunks_and_record_are_right_wherever_the_body_splits_in_two(
     recs = records()
     assert len(recs) == len(points)
     assert {(r.status, r.input_tokens, r.output_tokens) for r in recs} == {("ok", 12, 3)}
+
+
+@_WHO_ASKS
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=st.lists(st.integers(1, len(_wire(True)) - 1), unique=True, max_size=12))
+def test_chunks_and_record_are_right_however_many_reads_the_body_comes_in(
+    asked: bool, records, cuts: list[int]
+) -> None:
+    """Any number of reads, each cut anywhere: several chunks with their nulls in one read,
+    the usage chunk with the chunks before it or after them, alone, or split."""
+    bare = _bare("sync", "\n", asked)
+    points = [0, *sorted(cuts)]
+    client = _client(
+        "sync", lambda body: [body[a:b] for a, b in zip(points, [*points[1:], None], strict=True)]
+    )
+    before = len(records())
+    assert _read("sync", client, asked=asked) == bare
+    [rec] = records()[before:]
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
 
 
 @_WHO_ASKS
