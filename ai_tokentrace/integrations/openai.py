@@ -733,11 +733,9 @@ def _fast_stream_begin(client: Any, options: Any) -> _Call | None:
     call = _Call(
         "openai", op, model if isinstance(model, str) else None, _capture.perf_clock(), scope
     )
-    if so is None:
-        inject = _capture.inject_stream_usage  # :func:`_settings_inject`, a frame less
-        if inject or (inject is None and _settings_inject()):
-            _, call.restore = _inject(options, fields, body, None)  # in place: no extra JSON
-            call.injected = True
+    if so is None and _settings_inject():
+        _, call.restore = _inject(options, fields, body, None)  # in place: no extra JSON
+        call.injected = True
     return call
 
 
