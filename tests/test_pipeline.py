@@ -515,3 +515,22 @@ def test_invalid_setting_values_are_logged_and_replaced(
     assert settings.batch_size == 100
     assert settings.flush_interval == 0.25
     assert "AI_TOKENTRACE_BATCH_SIZE" in caplog.text
+
+
+def test_the_stream_injection_setting_is_bound_for_the_hot_path_and_asked_for_before_any_pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each installed pipeline binds its ``inject_stream_usage`` where a stream's begin reads it;
+    asked for before any pipeline exists, the setting installs one from the environment."""
+    from ai_tokentrace import _capture
+    from ai_tokentrace.integrations import openai as adapter
+
+    monkeypatch.setenv("AI_TOKENTRACE_INJECT_STREAM_USAGE", "off")
+    monkeypatch.setenv("AI_TOKENTRACE_SERVICE", "none")
+    assert (_pipeline._current, _capture.inject_stream_usage) == (None, None)
+    assert adapter._settings_inject() is False
+    assert _pipeline._current is not None
+    assert _capture.inject_stream_usage is False
+    ai_tokentrace.configure(service=InMemoryTokenUsageService(), inject_stream_usage=True)
+    assert _capture.inject_stream_usage is True
+    assert adapter._settings_inject() is True
