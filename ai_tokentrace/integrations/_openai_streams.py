@@ -6,9 +6,9 @@ out (its text kept) and so is the ``"usage":null`` asking for usage adds to ever
 SDK decodes and parses exactly what it would have without us (:func:`_cleaned`); when its
 caller asked, the bytes are only looked at for the usage object (:func:`_seen`). Either way the
 strip also sees the end (``[DONE]``), an error event or a broken connection. The caller then
-gets the SDK's own stream object (:func:`watch`); its ``close()`` (which ``with`` calls) is
+gets the SDK's own stream object (``openai._finish``); its ``close()`` (which ``with`` calls) is
 wrapped on the class to finalise it, and an abandoned stream is finalised when its
-:class:`StreamState` is freed: the state is held by the stream (an attribute) and by the strip
+:class:`StreamState` is freed: the state is held by the stream (as its decoder) and by the strip
 (which the SDK's decoder holds), so it goes with the stream.
 
 Every other stream (Responses, images, audio, or an SDK that reads its events otherwise) comes
@@ -42,10 +42,8 @@ __all__ = [
     "StreamProxy",
     "StreamState",
     "aclose_wrapper",
-    "awatch",
     "close_wrapper",
     "noticer_for",
-    "watch",
 ]
 
 _BaseProxy: Any = getattr(wrapt, "BaseObjectProxy", None) or wrapt.ObjectProxy
@@ -56,7 +54,7 @@ _RESPONSES_FINAL = frozenset({"response.completed", "response.incomplete", "resp
 _RESPONSES_WATCH = _RESPONSES_FINAL | {"response.created", "error", None}
 
 # The operations whose streams are chat-completion-style chunks: usage is asked for with
-# ``stream_options`` and comes in a chunk of its own, and the bytes are watched (:func:`watch`).
+# ``stream_options`` and comes in a chunk of its own, and the bytes are watched (``openai._finish``).
 CHUNK_STREAMS = frozenset({"chat.completions", "completions"})
 
 # A noticer looks at one chunk: returns True to hide it from the caller (our injected usage chunk).
@@ -66,8 +64,10 @@ Noticer = Callable[["StreamState", Any], bool]
 _REQUEST_ID = b"x-request-id"  # httpx keeps header keys lower-cased, as bytes
 
 
-# Where an SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to find:
-# a proxy hands attribute reads to its stream, so ``openai.Stream.close(proxy)`` finds it too.
+# Where a proxied SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to
+# find: a proxy hands attribute reads to its stream, so ``openai.Stream.close(proxy)`` finds it
+# too. A watched stream has it as its ``_decoder`` and gets no attribute more: one more name on
+# every stream cost 1.5 to 2 us a stream (interleaved call by call, alternately, stop 28).
 # Set and read as an attribute, never through the stream's ``__dict__``: CPython (3.11, 3.12)
 # keeps a plain object's attributes inline until something asks for its ``__dict__``, which then
 # makes the dict, and every attribute read of the SDK's own on that stream misses its specialised
@@ -113,9 +113,9 @@ def _decoder_users(cls: type) -> set[str]:
 
 class StreamState:
     """One stream's bookkeeping, kept off the proxy so per-chunk updates are plain slot stores.
-    It is kept on the stream (:data:`_STATE`).
+    It is kept on the stream: as its decoder, or as :data:`_STATE`.
 
-    Where the stream's bytes are watched (a chat or completion stream, :func:`watch`) it is
+    Where the stream's bytes are watched (a chat or completion stream, ``openai._finish``) it is
     also the stream's SSE decoder, in place of the SDK's: the same decoder, fed through our
     strip (one object a stream, not a state and a decoder). It offers only the events
     (:func:`_reads_iter_events` checks that the stream asks it for nothing else): a
@@ -152,11 +152,7 @@ class StreamState:
         self.raised: str | None = None  # the error the caller gets, where the SDK translates ours
         self.done = False
         self.decoder: Any = None  # the SDK's SSE decoder, where we stand in for it (its bytes
-        # are then watched: :func:`watch` hands back the stream itself)
-        try:
-            setattr(stream, _STATE, self)  # as an attribute, not through __dict__ (see _STATE)
-        except Exception:  # an object that takes no attributes: nothing can find it
-            return
+        # are then watched: the caller gets the stream itself)
         # Feed a chat or completion stream's SSE decoder through our strip (:func:`_cleaned`
         # when we asked for its usage, else :func:`_seen`): it then sees every usage object,
         # the end and the errors, and the stream needs no proxy. The SDK's stream reads
@@ -175,6 +171,11 @@ class StreamState:
                 except Exception:
                     return
                 self.decoder = decoder
+                return
+        # a proxied stream: as an attribute, not through __dict__ (see _STATE); an object that
+        # takes no attributes is finalised by its proxy and its state alone
+        with contextlib.suppress(Exception):
+            setattr(stream, _STATE, self)
 
     def iter_bytes(self, iterator: Iterator[bytes]) -> Any:
         """As the SDK's decoder: its events, from the bytes our strip lets through."""
@@ -569,36 +570,13 @@ class _AsyncStripUsage:
             _let_go(self._state, self._last)
 
 
-def watch(stream: Any, call: _Call) -> Any:
-    """What the caller gets for a sync SDK stream: the stream itself where our strip feeds its
-    decoder (a chat or completion stream), else a :class:`StreamProxy`.
-
-    No proxy there: the caller keeps the very object the SDK made (``type(s) is Stream``,
-    pickling, identity). The strip takes our usage event out of a stream we asked usage of
-    (:func:`_cleaned`) and only looks at one whose caller asked for it, or one we could not
-    ask (:func:`_seen`): 18k to 42k fewer instructions a stream than the proxy's look at each
-    parsed chunk and its read of the usage chunk (cachegrind, one build, three hash seeds).
-    Responses, images and audio streams keep the proxy.
-    """
-    state = StreamState(stream, call)
-    if state.decoder is not None:  # its bytes are watched
-        return stream
-    return StreamProxy(stream, state)
-
-
-def awatch(stream: Any, call: _Call) -> Any:
-    """:func:`watch` for an ``AsyncStream``."""
-    state = StreamState(stream, call)
-    if state.decoder is not None:
-        return stream
-    return AsyncStreamProxy(stream, state)
-
-
 def _closed(stream: Any) -> None:
-    """After an SDK stream's own ``close()``: finalise the stream (watched, or through a proxy,
-    which reads its stream's attributes)."""
+    """After an SDK stream's own ``close()``: finalise the stream (watched: its decoder is the
+    state; or through a proxy, which reads its stream's attributes)."""
     try:
-        state = getattr(stream, _STATE, None)
+        state = getattr(stream, "_decoder", None)
+        if type(state) is not StreamState:
+            state = getattr(stream, _STATE, None)
         if type(state) is StreamState:
             state.finalise(False)
     except Exception:

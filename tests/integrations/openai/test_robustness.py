@@ -259,7 +259,7 @@ def test_decorator_with_instrumentation_does_not_double_count(instrumented, reco
     [
         (("_is_plain", "_provider"), False),
         (("_fast_stream_begin", "_begin_request"), True),
-        (("watch",), True),
+        (("StreamState",), True),
     ],
     ids=["fast path", "general path", "fast stream path"],
 )

@@ -198,6 +198,24 @@ async def test_a_stream_whose_caller_asked_for_usage_is_the_sdks_own(api: Api, r
     assert (rec.status, rec.output_tokens) == ("ok", 24)
 
 
+@pytest.mark.parametrize("ask", [False, True], ids=["injected", "asked"])
+async def test_a_watched_stream_has_only_the_attributes_the_sdk_gave_it(
+    api: Api, records, ask: bool
+) -> None:
+    """Our state stands in for the stream's decoder and is kept nowhere else on it: the
+    caller's object has the names a bare stream has, and no other."""
+    options = {"include_usage": True} if ask else None
+    ai_tokentrace.uninstrument()
+    bare = await api.call(_chat(options))
+    ai_tokentrace.instrument(integrations=["openai"])
+    stream = await api.call(_chat(options))
+    assert vars(stream).keys() == vars(bare).keys()
+    await api.close(bare)
+    await api.drain(stream)
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 24)
+
+
 async def test_stream_closed_through_the_class_is_partial(api: Api, records) -> None:
     """``openai.Stream.close(stream)`` finalises as ``stream.close()`` does."""
     stream = await api.call(_chat())
