@@ -157,3 +157,33 @@ def test_an_empty_model_version_is_recorded_as_none(streamed: bool, records) -> 
     [rec] = records()
     assert rec.response_model is None
     assert rec.model == MODEL
+
+
+def test_a_usage_object_the_fast_path_cannot_keep_goes_to_the_defensive_extractor(
+    records,
+) -> None:
+    """A per-modality item that is no SDK object (the fast path reads ``.modality`` off each)
+    sends the response to the general extractor: the call is counted all the same."""
+    from google.genai import types
+
+    from ai_tokentrace.integrations import genai as adapter
+
+    usage = types.GenerateContentResponseUsageMetadata.model_construct(
+        prompt_token_count=9,
+        candidates_token_count=2,
+        total_token_count=11,
+        prompt_tokens_details=[{"modality": "TEXT", "token_count": 9}],
+    )
+    response = types.GenerateContentResponse.model_construct(
+        usage_metadata=usage, model_version="gemini-fake-001"
+    )
+
+    def original(self: object, *, model: object, contents: object, config: object = None) -> object:
+        return response
+
+    hook = adapter._direct_generate(original)
+    models = fake_genai_client(FakeGemini()).models
+    assert hook(models, model=MODEL, contents="Say hello.") is response
+    [rec] = records()
+    assert (rec.input_tokens, rec.output_tokens, rec.status) == (9, 2, "ok")
+    assert (rec.model, rec.response_model) == (MODEL, "gemini-fake-001")
