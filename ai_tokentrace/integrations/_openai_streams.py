@@ -67,7 +67,7 @@ _REQUEST_ID = b"x-request-id"  # httpx keeps header keys lower-cased, as bytes
 # Where a proxied SDK stream keeps its state, for the SDK's ``close()`` (wrapped on the class) to
 # find: a proxy hands attribute reads to its stream, so ``openai.Stream.close(proxy)`` finds it
 # too. A watched stream has it as its ``_decoder`` and gets no attribute more: one more name on
-# every stream cost 1.5 to 2 us a stream (interleaved call by call, alternately, stop 28).
+# every stream cost about 2 us a stream (interleaved call by call, alternately, stop 28).
 # Set and read as an attribute, never through the stream's ``__dict__``: CPython (3.11, 3.12)
 # keeps a plain object's attributes inline until something asks for its ``__dict__``, which then
 # makes the dict, and every attribute read of the SDK's own on that stream misses its specialised

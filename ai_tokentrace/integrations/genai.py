@@ -295,8 +295,8 @@ def _record_generate(
         started,
         ended,
         kept,
-        fields.get("model_version"),  # older releases have no response_id
-        fields.get("response_id"),
+        fields.get("model_version"),
+        fields.get("response_id"),  # older releases have none
         _scope.default_scope if scope is None else scope,  # scope_or_default, a frame less
     )
     if not fast:

@@ -80,7 +80,8 @@ _MAX_PENDING = 10_000
 
 
 class _Call:
-    """What the hot path captured when a counted call began."""
+    """What the hot path captured when a counted call began. :func:`_fast_stream_begin` sets
+    every field itself, without ``__init__``'s frame: a field added here goes there too."""
 
     __slots__ = (
         "background",
