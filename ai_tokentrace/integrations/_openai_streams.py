@@ -508,9 +508,13 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look) -> Ite
                     continue
             last = data = look(state, data)
             # a read that may end the body (ending in ``]``, starting with ``{"e``), looked at
-            # as it passes: an async SDK lets go of its decoder only a loop iteration later
+            # as it passes: an async SDK lets go of its decoder only a loop iteration later.
+            # OpenAI's end, found here, saves every stream the frame of :func:`_let_go`.
             if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-                _let_go(state, data)
+                if data.endswith(_DONE_LAST):
+                    state.finalise(True)
+                else:
+                    _let_go(state, data)
             yield data
         if held:
             yield held
@@ -562,7 +566,10 @@ class _AsyncStripUsage:
                     continue
             self._last = data = self._look(state, data)
             if len(data) > _ERROR_AT and (data[-3] == 93 or data[_ERROR_AT] == 101):
-                _let_go(state, data)  # as in :func:`_strip_usage`
+                if data.endswith(_DONE_LAST):  # as in :func:`_strip_usage`
+                    state.finalise(True)
+                else:
+                    _let_go(state, data)
             return data
 
     def __del__(self) -> None:

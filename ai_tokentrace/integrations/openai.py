@@ -425,20 +425,21 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
     # and tuples) held until the loop takes it cost a stream 6 us more than the 1 us read
     # (interleaved call by call, two processes), and made every other call slower too.
     scope = call.scope
-    _capture.submit_snapshot(
-        (
-            _detached_capture_of,
-            call,
-            _capture.perf_clock(),
-            detached,
-            status,
-            error_type,
-            state.request_id(),
-            _scope.default_scope if scope is None else scope,
-            True,
-        ),
-        scope,
+    item = (
+        _detached_capture_of,
+        call,
+        _capture.perf_clock(),
+        detached,
+        status,
+        error_type,
+        state.request_id(),
+        _scope.default_scope if scope is None else scope,
+        True,
     )
+    if scope is None and not (_capture.watching_unscoped or _suppressed.get()):
+        _capture.hand_off(item)  # ``submit_snapshot``'s way outside any scope, a frame less
+    else:
+        _capture.submit_snapshot(item, scope)
 
 
 def _stream_end(
