@@ -358,6 +358,25 @@ def test_budget_refuses_a_real_openai_client_call_before_it_is_sent() -> None:
         ai_tokentrace.uninstrument()
 
 
+def test_a_process_wide_budget_set_while_a_stream_runs_settles_that_stream() -> None:
+    """A stream begun before ``instrument(budget=...)`` is settled by the budget as it ends
+    (not queued past it for the loop): the next call is refused."""
+    fake_openai = pytest.importorskip("ai_tokentrace.testing.fake_openai")
+    client = fake_openai.fake_openai_client()
+    pricing.set_price("gpt-4o-mini", input_per_mtok=1_000_000.0, output_per_mtok=0.0)
+    messages = [{"role": "user", "content": "hello"}]
+    ai_tokentrace.instrument(integrations=["openai"])
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # seen: fast
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+        install_budget(Budget(limit_usd=1.0))
+        assert [chunk for chunk in stream if chunk.choices]
+        with pytest.raises(BudgetExceededError):
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    finally:
+        ai_tokentrace.uninstrument()
+
+
 def test_a_scope_budget_leaves_unscoped_calls_on_the_snapshot_path() -> None:
     """Budgets on scopes see only the calls inside them: other calls stay on the fast path."""
     with ai_tokentrace.trace_tokens("capped", budget=Budget(limit_usd=5.0)):
