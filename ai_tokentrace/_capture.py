@@ -418,10 +418,11 @@ def emit(
     """Hand one finished call off. Never raises (except in strict mode, for our own bugs).
 
     ``scope`` defaults to the scope active now; streams pass the one active at request time.
+    Whether a call is our own traffic was decided where it began (:func:`may_snapshot` and
+    the adapters' hooks): a stream begun by the caller is counted wherever it ends, even in
+    a suppressed context (closed by our loop, or finalised there by the collector).
     """
     try:
-        if _suppressed.get():
-            return None
         if scope is ...:
             scope = _current_scope.get()
         scope = scope_or_default(scope)
@@ -471,11 +472,10 @@ def submit_snapshot(item: tuple[Any, ...], scope: Scope | None) -> None:
     The builder's Capture must carry :func:`scope_or_default` of ``scope``. Outside any scope
     the tuple is queued as it is and built on the loop; in a scope the scope shares it (see
     :func:`submit_scoped`). Only while a budget watches is the Capture built now, because the
-    budgets settle spend from it at once. Never raises (except in strict mode).
+    budgets settle spend from it at once. As with :func:`emit`, suppression was decided where
+    the call began. Never raises (except in strict mode).
     """
     try:
-        if _suppressed.get():
-            return
         if watching_unscoped or (scope is not None and capture_listeners):  # settles_now
             _register(item[0](item))
         elif scope is None:

@@ -23,7 +23,7 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, overload
 
-from ._internal import internal_error, logger
+from ._internal import internal_error, logger, suppressed
 from ._record import TokenUsage, TokenUsageRecord
 
 if TYPE_CHECKING:
@@ -206,6 +206,8 @@ def carry_scope(fn: Callable[..., T]) -> Callable[..., T]:
 def _count_returned(result: object) -> None:
     """Decorator-only mode: read usage off a returned SDK response when no integration saw it."""
     try:
+        if suppressed():  # our own code's (emit leaves this to where a call begins)
+            return
         from .integrations import capture_returned
 
         capture_returned(result)

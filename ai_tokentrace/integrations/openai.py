@@ -436,7 +436,7 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
         _scope.default_scope if scope is None else scope,
         True,
     )
-    if scope is None and not (_capture.watching_unscoped or _suppressed.get()):
+    if scope is None and not _capture.watching_unscoped:
         _capture.hand_off(item)  # ``submit_snapshot``'s way outside any scope, a frame less
     else:
         _capture.submit_snapshot(item, scope)

@@ -164,6 +164,20 @@ def test_decorator_only_mode_counts_a_returned_response(
     assert rec.trace_name == "answer"
 
 
+def test_decorator_only_mode_counts_nothing_our_own_code_returns(
+    memory: InMemoryTokenUsageService, client: Any, records: Any
+) -> None:
+    """A traced function run by ai-tokentrace itself (suppressed) is our own traffic."""
+
+    @ai_tokentrace.trace_tokens("answer")
+    def answer() -> Any:
+        return client.models.generate_content(model=MODEL, contents="hi")
+
+    with _internal.suppressing():
+        answer()
+    assert records() == []
+
+
 @needs_embed_usage
 def test_decorator_only_mode_counts_a_returned_embedding(
     memory: InMemoryTokenUsageService, client: Any, records: Any

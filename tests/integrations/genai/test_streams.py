@@ -203,3 +203,31 @@ async def test_an_async_stream_in_a_scope_closed_early_is_partial_in_that_scope(
     assert first.usage_metadata is not None
     [rec] = records()
     assert (rec.trace_name, rec.status) == ("early", "partial")
+
+
+async def test_a_sync_stream_the_caller_began_is_counted_where_our_code_ends_it(
+    client: Any, records: Any
+) -> None:
+    """Whether a call is our own traffic is decided where it begins (the first chunk asked
+    for): a stream ended in a suppressed context (our loop's) keeps its record."""
+    from ai_tokentrace._internal import suppressing
+
+    stream = client.models.generate_content_stream(model=MODEL, contents="hi")
+    next(stream)
+    with suppressing():
+        list(stream)
+    [rec] = records()
+    assert (rec.status, rec.total_tokens) == ("ok", 36)
+
+
+async def test_an_async_stream_the_caller_began_is_counted_where_our_code_ends_it(
+    client: Any, records: Any
+) -> None:
+    from ai_tokentrace._internal import suppressing
+
+    stream = await client.aio.models.generate_content_stream(model=MODEL, contents="hi")
+    await anext(stream)
+    with suppressing():
+        [chunk async for chunk in stream]
+    [rec] = records()
+    assert (rec.status, rec.total_tokens) == ("ok", 36)

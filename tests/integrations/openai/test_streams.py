@@ -488,3 +488,39 @@ async def test_a_proxied_stream_closed_through_the_class_is_partial(api: Api, re
     assert stream.response.is_closed
     [rec] = records()
     assert rec.status == "partial"
+
+
+_ENDS_IN_OUR_CONTEXT = {
+    "chat drained": (_chat(), "drain", "ok"),
+    "chat closed early": (_chat(), "close", "partial"),
+    "responses drained": (_responses, "drain", "ok"),
+    "responses closed early": (_responses, "close", "partial"),
+}
+
+
+@pytest.mark.parametrize("case", list(_ENDS_IN_OUR_CONTEXT))
+async def test_a_stream_the_caller_began_is_counted_where_our_code_ends_it(
+    api: Api, records, case: str
+) -> None:
+    """Whether a call is our own traffic is decided where it begins: a stream ended in a
+    suppressed context (our loop's, where the collector may finalise an abandoned stream)
+    keeps its record."""
+    from ai_tokentrace._internal import suppressing
+
+    make, end, status = _ENDS_IN_OUR_CONTEXT[case]
+    stream = await api.call(make)
+    with suppressing():
+        await (api.drain(stream) if end == "drain" else api.close(stream))
+    [rec] = records()
+    assert (rec.status, rec.streamed, rec.usage_available) == (status, True, status == "ok")
+
+
+async def test_a_stream_begun_in_our_own_context_is_not_counted_wherever_it_ends(
+    api: Api, records
+) -> None:
+    from ai_tokentrace._internal import suppressing
+
+    with suppressing():
+        stream = await api.call(_chat())
+    await api.drain(stream)
+    assert records() == []
