@@ -17,6 +17,7 @@ __all__ = [
     "EXTRACTORS",
     "SNAPSHOTS",
     "SNAPSHOT_EXTRACTORS",
+    "USAGE_FIELDS",
     "Detached",
     "UsageSnapshot",
     "detach",
@@ -76,6 +77,13 @@ _RESPONSES_NAMES = (
     "output_tokens_details",
 )
 _EMBEDDINGS_NAMES = ("prompt_tokens", None, "total_tokens", None, None)
+# operation -> its usage field names, where the hooks read a plain result's usage in their own
+# frame (``openai._direct_request``): the read of :func:`_usage_reader`, written out.
+USAGE_FIELDS: dict[str, tuple[str, str, str, str, str]] = {
+    "chat.completions": _COMPLETION_NAMES,
+    "completions": _COMPLETION_NAMES,
+    "responses": _RESPONSES_NAMES,
+}
 
 
 def _usage_reader(names: tuple[str, str, str, str, str]) -> Callable[[Any], UsageSnapshot | None]:
