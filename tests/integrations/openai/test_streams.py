@@ -524,3 +524,24 @@ async def test_a_stream_begun_in_our_own_context_is_not_counted_wherever_it_ends
         stream = await api.call(_chat())
     await api.drain(stream)
     assert records() == []
+
+
+def test_a_stream_abandoned_in_a_cycle_and_collected_on_our_loop_is_counted(records) -> None:
+    """The collector may finalise an abandoned stream on any thread, ours too: the record of
+    a stream the caller began is kept there."""
+    from ai_tokentrace import async_utils
+    from ai_tokentrace.testing.fake_openai import fake_openai_client
+
+    client = fake_openai_client()
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    next(stream)
+    cycle: list[object] = [stream]
+    cycle.append(cycle)  # only the cyclic collector frees it now
+    del stream, cycle
+
+    async def collect_on_the_loop() -> None:
+        gc.collect()
+
+    async_utils.submit(collect_on_the_loop()).result(30)
+    [rec] = records()
+    assert (rec.status, rec.streamed) == ("partial", True)
