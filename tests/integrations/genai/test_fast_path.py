@@ -44,9 +44,31 @@ def test_fast_path_queues_only_usage_fields(records) -> None:
     assert _no_sdk_objects(item)
     [kept] = [x for x in item if type(x) is dict]
     assert kept["prompt_token_count"] == 10
-    assert kept["prompt_tokens_details"] == (("TEXT", 10),)  # (modality, count) pairs
+    assert kept["prompt_tokens_details"] == ("TEXT", 10)  # one flat tuple a list
     [rec] = records()
     assert rec.usage_details["prompt_tokens_details"] == {"TEXT": 10}
+
+
+def test_fast_path_keeps_a_modality_list_as_one_flat_tuple(records) -> None:
+    """Several modalities are kept as ``(modality, count, modality, count)``: one object for
+    the collector to count, not one a modality and one more around them."""
+    usage = {
+        "promptTokenCount": 268,
+        "candidatesTokenCount": 2,
+        "totalTokenCount": 270,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 10},
+            {"modality": "IMAGE", "tokenCount": 258},
+        ],
+    }
+    client = fake_genai_client(FakeGemini(usage=usage))
+    with loop_held() as queued:
+        client.models.generate_content(model=MODEL, contents="Say hello.")
+    [item] = queued
+    [kept] = [x for x in item if type(x) is dict]
+    assert kept["prompt_tokens_details"] == ("TEXT", 10, "IMAGE", 258)
+    [rec] = records()
+    assert rec.usage_details["prompt_tokens_details"] == {"TEXT": 10, "IMAGE": 258}
 
 
 async def test_async_fast_path_counts_like_the_sync_one(records) -> None:
