@@ -507,6 +507,8 @@ async def test_a_stream_the_caller_began_is_counted_where_our_code_ends_it(
     keeps its record."""
     from ai_tokentrace._internal import suppressing
 
+    if case.startswith("responses"):
+        require(api, "responses")
     make, end, status = _ENDS_IN_OUR_CONTEXT[case]
     stream = await api.call(make)
     with suppressing():
