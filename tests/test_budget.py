@@ -377,6 +377,23 @@ def test_a_process_wide_budget_set_while_a_stream_runs_settles_that_stream() -> 
         ai_tokentrace.uninstrument()
 
 
+def test_a_process_wide_budget_set_while_a_gemini_stream_runs_settles_that_stream() -> None:
+    """The same for a Gemini stream, begun (its request sent) before the budget is set."""
+    fake_genai = pytest.importorskip("ai_tokentrace.testing.fake_genai")
+    client = fake_genai.fake_genai_client(fake_genai.FakeGemini())
+    pricing.set_price("gemini-2.5-flash", input_per_mtok=1_000_000.0, output_per_mtok=0.0)
+    ai_tokentrace.instrument(integrations=["genai"])
+    try:
+        stream = client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi")
+        next(stream)
+        install_budget(Budget(limit_usd=1.0))
+        assert list(stream)
+        with pytest.raises(BudgetExceededError):
+            client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    finally:
+        ai_tokentrace.uninstrument()
+
+
 def test_a_scope_budget_leaves_unscoped_calls_on_the_snapshot_path() -> None:
     """Budgets on scopes see only the calls inside them: other calls stay on the fast path."""
     with ai_tokentrace.trace_tokens("capped", budget=Budget(limit_usd=5.0)):

@@ -232,38 +232,17 @@ def _model(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 # generate_content is recorded from a snapshot: ``(builder, models, model, started, ended, usage
 # fields, model version, response id, scope)``; the response object itself is not kept (see
-# ``_capture``). The snapshot holds the usage object's field dict, so the record reads the same
-# numbers the object had. Outside a scope the tuple is queued as is; inside one the Capture is
-# built at once (``_capture.submit_snapshot``).
-def _detach(response: Any) -> tuple[dict[str, Any], Any, Any] | None:
-    """``(usage fields, model version, response id)``, or None when the response has no usage
-    object (maybe only an HTTP body, which the extractor reads off the response itself).
-
-    The usage fields are the usage object's own dict, copied, with each per-modality list made
-    one flat tuple ``(modality, count, modality, count, ...)`` (in C). The lists hold SDK
-    objects made for this response; held in the queue for up to a batch of calls, they
-    outlived the collector's young generations and made its full collections twice as frequent
-    (``bench/overhead.py``'s collector figures). Counts, strings and the SDK's enum members are
-    nothing for the collector to follow, and one tuple a list, not a tuple of pairs, leaves it
-    fewer objects to count: a text-only call keeps four objects rather than six. An odd item,
-    like any odd response, leaves the response to the defensive extractor.
-    """
-    try:
-        fields = response.__dict__  # the pydantic fields, without its attribute hooks
-        usage = fields["usage_metadata"]
-        if usage is None:
-            return None
-        kept = usage.__dict__.copy()
-        for name in _MODALITY_FIELDS:  # in this frame: a frame of its own cost a call ~0.5 us
-            items = kept.get(name)
-            if items:
-                kept[name] = _PAIR(items[0]) if len(items) == 1 else tuple(_FLAT(map(_PAIR, items)))
-        # older releases have no response_id
-        return kept, fields.get("model_version"), fields.get("response_id")
-    except Exception:  # an odd response: the extractor reads it defensively
-        return None
-
-
+# ``_capture``). The snapshot holds the usage object's field dict, copied, so the record reads
+# the same numbers the object had, with each per-modality list made one flat tuple
+# ``(modality, count, modality, count, ...)`` (in C). The lists hold SDK objects made for this
+# response; held in the queue for up to a batch of calls, they outlived the collector's young
+# generations and made its full collections twice as frequent (``bench/overhead.py``'s
+# collector figures). Counts, strings and the SDK's enum members are nothing for the collector
+# to follow, and one tuple a list, not a tuple of pairs, leaves it fewer objects to count: a
+# text-only call keeps four objects rather than six. An odd item, like any odd response, leaves
+# the response to the defensive extractor. Outside a scope the tuple is queued as is; inside
+# one the scope shares it (``_capture.submit_snapshot``). A stream's end
+# (:func:`_finish_stream`) reads its last usage the same way.
 def _record_generate(
     instance: Any, model: str | None, started: float, response: Any, scope: Any, fast: bool
 ) -> None:
@@ -273,7 +252,7 @@ def _record_generate(
     shared with the scope) without asking again.
     """
     ended = _capture.perf_clock()
-    try:  # :func:`_detach`, written out: 0.74 us a call less (see ``bench/RESULTS.md``, stop 28)
+    try:  # in this frame: a frame of its own cost a call 0.74 us (``bench/RESULTS.md``, stop 28)
         fields = response.__dict__
         usage = fields["usage_metadata"]
         if usage is not None:
@@ -514,13 +493,28 @@ def _finish_stream(
     """Emit the one record of a streamed request (called exactly once, from a ``finally``).
 
     A stream that failed before its first chunk is like a failed call: no usage, no record.
+    The chunk with the last usage is not kept: its usage is read here as
+    :func:`_record_generate` reads a response's, and outside a scope the snapshot is queued
+    here, both without a frame of their own (a cold frame costs a stream about 1 us).
     """
     if last is None and error is not None:
         return
     instance, model, started, scope = call
     error_type = type(error).__name__ if error is not None else None
-    detached = _detach(usage_chunk) if usage_chunk is not None else None
-    if detached is None:
+    kept = None
+    if usage_chunk is not None:
+        try:
+            fields = usage_chunk.__dict__
+            kept = fields["usage_metadata"].__dict__.copy()
+            for name in _MODALITY_FIELDS:
+                items = kept.get(name)
+                if items:
+                    kept[name] = (
+                        _PAIR(items[0]) if len(items) == 1 else tuple(_FLAT(map(_PAIR, items)))
+                    )
+        except Exception:  # an odd chunk: the extractor reads it defensively
+            kept = None
+    if kept is None:
         emit(
             _provider(instance),
             GENERATE,
@@ -534,21 +528,21 @@ def _finish_stream(
             scope=scope,
         )
         return
-    fields, version, rid = detached  # the chunk is not kept
-    _capture.submit_snapshot(
-        (
-            _stream_capture_of,
-            call,
-            _capture.perf_clock(),
-            fields,
-            version,
-            rid,
-            status,
-            error_type,
-            _scope.default_scope if scope is None else scope,  # scope_or_default, a frame less
-        ),
-        scope,
+    item = (
+        _stream_capture_of,
+        call,
+        _capture.perf_clock(),
+        kept,
+        fields.get("model_version"),
+        fields.get("response_id"),  # older releases have none
+        status,
+        error_type,
+        _scope.default_scope if scope is None else scope,  # scope_or_default, a frame less
     )
+    if scope is None and not _capture.watching_unscoped:
+        _capture.hand_off(item)  # ``submit_snapshot``'s way outside any scope, a frame less
+    else:
+        _capture.submit_snapshot(item, scope)
 
 
 def _stream_capture_of(item: tuple[Any, ...]) -> Capture:
