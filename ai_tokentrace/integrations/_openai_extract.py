@@ -78,7 +78,8 @@ _RESPONSES_NAMES = (
 )
 _EMBEDDINGS_NAMES = ("prompt_tokens", None, "total_tokens", None, None)
 # operation -> its usage field names, where the hooks read a plain result's usage in their own
-# frame (``openai._direct_request``): the read of :func:`_usage_reader`, written out.
+# frame (``openai._direct_request``): the read of :func:`_usage_reader`, written out. With
+# embeddings' names, the defensive reader's table (``_NAMES``).
 USAGE_FIELDS: dict[str, tuple[str, str, str, str, str]] = {
     "chat.completions": _COMPLETION_NAMES,
     "completions": _COMPLETION_NAMES,
@@ -190,12 +191,7 @@ SNAPSHOTS: dict[str, tuple[Any, Any]] = {
     "responses": (snap_responses, from_responses_snapshot),
     "embeddings": (snap_embeddings, from_embeddings_snapshot),
 }
-_NAMES: dict[str, tuple[str | None, ...]] = {
-    "chat.completions": _COMPLETION_NAMES,
-    "completions": _COMPLETION_NAMES,
-    "responses": _RESPONSES_NAMES,
-    "embeddings": _EMBEDDINGS_NAMES,
-}
+_NAMES: dict[str, tuple[str | None, ...]] = {**USAGE_FIELDS, "embeddings": _EMBEDDINGS_NAMES}
 
 
 def _snapshot_extractor(from_snapshot: Any) -> Extractor:

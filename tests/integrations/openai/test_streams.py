@@ -539,11 +539,15 @@ def test_a_stream_abandoned_in_a_cycle_and_collected_on_our_loop_is_counted(reco
     next(stream)
     cycle: list[object] = [stream]
     cycle.append(cycle)  # only the cyclic collector frees it now
-    del stream, cycle
 
     async def collect_on_the_loop() -> None:
         gc.collect()
 
-    async_utils.submit(collect_on_the_loop()).result(30)
+    gc.disable()  # so no collection on this thread frees it first
+    try:
+        del stream, cycle
+        async_utils.submit(collect_on_the_loop()).result(30)
+    finally:
+        gc.enable()
     [rec] = records()
     assert (rec.status, rec.streamed) == ("partial", True)
