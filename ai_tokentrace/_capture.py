@@ -474,6 +474,10 @@ def submit_snapshot(item: tuple[Any, ...], scope: Scope | None) -> None:
     :func:`submit_scoped`). Only while a budget watches is the Capture built now, because the
     budgets settle spend from it at once. As with :func:`emit`, suppression was decided where
     the call began. Never raises (except in strict mode).
+
+    A stream's end writes the outside-a-scope case out, a frame less (OpenAI's
+    ``finish_stream``, Gemini's ``_finish_stream``): a change to this dispatch goes there too
+    (``tests/test_budget.py`` sets a budget mid-stream for each).
     """
     try:
         if watching_unscoped or (scope is not None and capture_listeners):  # settles_now
