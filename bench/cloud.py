@@ -61,7 +61,7 @@ def emulator(kind: str, var: str) -> Iterator[str]:
     try:
         yield emu.host
     finally:
-        emu.stop()
+        emu.close()
 
 
 def run_once(service: TokenUsageService, n: int, batch_size: int) -> float:

@@ -117,7 +117,10 @@ def wait_ready(
 
 @dataclass
 class Emulator:
-    """One emulator process group; ``start()``/``stop()`` may be repeated (same port)."""
+    """One emulator process group; ``start()``/``stop()`` may be repeated (same port), and
+    ``close()`` ends it for good: stopped, with its log directory removed (a test run leaves
+    nothing behind in the temporary directory). A start that fails has its log's tail in its
+    error, as the directory goes with it."""
 
     kind: str
     port: int = field(default_factory=free_port)
@@ -146,10 +149,29 @@ class Emulator:
             )
         try:
             wait_ready(self.host, timeout, self.proc)
+        except Exception as exc:
+            tail = self.log_tail()
+            self.close()
+            raise RuntimeError(f"{self.kind} emulator did not start: {exc}\n{tail}") from exc
         except BaseException:
-            self.stop()
+            self.close()
             raise
         return self
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the emulator wrote (empty: none, or no log)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def close(self) -> None:
+        """Stop the emulator and remove its log directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         if self.proc is not None:

@@ -40,7 +40,7 @@ def _session_emulator(kind: str) -> Iterator[str]:
         yield emulator.host
     finally:
         os.environ.pop(var, None)
-        emulator.stop()
+        emulator.close()
 
 
 @pytest.fixture(scope="session")

@@ -223,7 +223,7 @@ def own_firestore(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     try:
         yield emulator
     finally:
-        emulator.stop()
+        emulator.close()
 
 
 def _admin() -> Any:

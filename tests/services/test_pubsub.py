@@ -235,7 +235,7 @@ def own_pubsub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     try:
         yield emulator
     finally:
-        emulator.stop()
+        emulator.close()
 
 
 def _own_admin() -> tuple[Any, Any]:
