@@ -66,6 +66,16 @@ class NullService(TokenUsageService):
         return None
 
 
+def matches(only: str | None, name: str) -> bool:
+    """``--only``: a part of the name, or with a trailing ``$`` its end (``"chat stream$"``
+    picks that stream alone, not the others whose names go on)."""
+    if only is None:
+        return True
+    if only.endswith("$"):
+        return name.endswith(only[:-1])
+    return only in name
+
+
 def load_scenarios(only: str | None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for name in MODULES:
@@ -78,7 +88,7 @@ def load_scenarios(only: str | None) -> list[dict[str, Any]]:
             print(f"# {name}: cannot import ({exc}); skipped")
             continue
         for sc in module.scenarios():
-            if only is None or only in sc["name"]:
+            if matches(only, sc["name"]):
                 found.append(sc)
     return found
 
@@ -226,7 +236,7 @@ def hot_path_table(only: str | None) -> None:
         except ModuleNotFoundError:
             continue
         if hasattr(module, "hot_path"):
-            entries.extend(e for e in module.hot_path() if only is None or only in e["name"])
+            entries.extend(e for e in module.hot_path() if matches(only, e["name"]))
     if not entries:
         return
     with hand_offs_kept() as sink:
@@ -506,7 +516,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=3,
         help="fresh interpreters to run everything in (figures: median over them)",
     )
-    parser.add_argument("--only", help="run only scenarios whose name contains this")
+    parser.add_argument(
+        "--only", help="run only scenarios whose name contains this (ending in $: ends with it)"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
