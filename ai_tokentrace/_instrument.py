@@ -148,7 +148,7 @@ def _patch_for(target: PatchTarget, original: Any) -> Any:
         if inspect.iscoroutinefunction(original):
             return alean_method(original, target.wrapper)
         return lean_method(original, target.wrapper)
-    return wrapt.FunctionWrapper(original, target.wrapper)
+    return wrapt.FunctionWrapper(original, target.wrapper, enabled=target.enabled)
 
 
 def patched() -> list[tuple[Any, str, Any]]:

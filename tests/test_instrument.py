@@ -189,3 +189,24 @@ def test_a_lean_target_on_a_generator_function_keeps_wrapts_wrapper(name: str) -
 def test_a_target_not_marked_lean_gets_wrapts_wrapper() -> None:
     patch = _patch_for(PatchTarget("m", "_Client.request", _recording([])), _Client.request)
     assert isinstance(patch, wrapt.FunctionWrapper)
+
+
+def test_a_wrapt_target_runs_the_original_alone_while_its_switch_is_off() -> None:
+    """``enabled`` is asked on each call: while it gives a false value the wrapper is not
+    called, and the original's result comes back as it is."""
+    seen: list[Any] = []
+    switch: list[object] = [None]
+    target = PatchTarget("m", "_Client.chunks", _recording(seen), enabled=lambda: switch[0])
+    client = _patched_class("chunks", _patch_for(target, vars(_Client)["chunks"]))()
+    assert list(client.chunks()) == [1]
+    assert seen == []
+    switch[0] = object()  # any true value: a scope, say
+    assert list(client.chunks()) == [1]
+    assert len(seen) == 1
+
+
+def test_a_wrapt_target_with_a_switch_still_looks_like_its_method() -> None:
+    target = PatchTarget("m", "_Client.chunks", _recording([]), enabled=lambda: None)
+    patch = _patch_for(target, vars(_Client)["chunks"])
+    assert inspect.isgeneratorfunction(patch)
+    assert inspect.signature(patch) == inspect.signature(_Client.chunks)

@@ -315,3 +315,11 @@ def test_records_go_to_the_configured_service_inside_a_scope() -> None:
         emit_usage()
     assert ai_tokentrace.flush(30)
     assert len(svc.records) == 1
+
+
+def test_a_scope_with_nothing_counted_is_still_true() -> None:
+    """Hooks test ``current_scope()`` for truth (Gemini's stream carrier is switched on by
+    it): an empty scope must not read as no scope."""
+    with trace_tokens("empty") as scope:
+        assert scope.usage.total_tokens == 0
+        assert bool(scope) is True

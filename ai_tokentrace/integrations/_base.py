@@ -30,7 +30,10 @@ class PatchTarget:
     ``ai_tokentrace._instrument.lean_method``). ``direct``, given the original, returns the
     hook itself, written with the SDK's own parameters so nothing is bound or packed per call;
     it is used only where the original's parameters (names, kinds, defaults) are the hook's,
-    else ``wrapper`` is (an SDK version whose method takes other parameters).
+    else ``wrapper`` is (an SDK version whose method takes other parameters). ``enabled``, for
+    a target kept on wrapt's wrapper, is asked before each call (wrapt's own switch, called
+    from C): while it gives a false value the original runs as it is, with no frame of ours.
+    A C callable (a ``ContextVar``'s ``get``) makes that check cost no Python frame either.
     """
 
     module: str
@@ -39,6 +42,7 @@ class PatchTarget:
     required: bool = False
     lean: bool = False
     direct: Callable[[Any], Any] | None = None
+    enabled: Callable[[], object] | None = None
 
 
 class Integration(Protocol):
