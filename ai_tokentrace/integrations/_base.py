@@ -42,7 +42,7 @@ class PatchTarget:
     required: bool = False
     lean: bool = False
     direct: Callable[[Any], Any] | None = None
-    enabled: Callable[[], object] | None = None
+    enabled: Callable[[], Any] | None = None  # any value: wrapt asks only for its truth
 
 
 class Integration(Protocol):
