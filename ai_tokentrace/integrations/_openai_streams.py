@@ -200,7 +200,7 @@ class StreamState:
         """
         try:
             headers = self.response.headers
-            items = headers._list
+            items = getattr(headers, "_list", None)
             if type(items) is list:
                 for item in items:
                     if item[1] == REQUEST_ID:

@@ -428,7 +428,8 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
     # (interleaved call by call, two processes), and made every other call slower too.
     scope = call.scope
     try:  # ``StreamState.request_id``, written out: a frame less at every stream's end
-        items = state.response.headers._list
+        headers = state.response.headers
+        items = getattr(headers, "_list", None)
         rid = None
         if type(items) is list:
             for entry in items:
@@ -437,7 +438,7 @@ def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) ->
                     rid = value.decode("latin-1") if type(value) is bytes else None
                     break
         else:
-            rid = state.request_id()
+            rid = state.request_id()  # headers of another kind: their ``get``
     except Exception:
         rid = None
     item = (

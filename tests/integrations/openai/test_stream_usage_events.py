@@ -480,3 +480,26 @@ def test_a_usage_event_too_deep_to_parse_is_recorded_without_usage_and_logged_on
         "ai-tokentrace internal error in openai usage event (the traced call was not affected)"
     ]
     assert isinstance(errors[0].exc_info[1], RecursionError)  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"x-request-id": "req_1"}, "req_1"), ({}, None)],
+    ids=["with an id", "without"],
+)
+def test_a_stream_whose_headers_are_not_httpxs_gives_their_request_id(
+    records, headers: dict[str, str], expected: str | None
+) -> None:
+    """Headers without httpx's list of triples are asked with their ``get``."""
+    from types import SimpleNamespace
+
+    from ai_tokentrace.integrations._openai_streams import StreamState
+    from ai_tokentrace.integrations.openai import _Call
+
+    stream = SimpleNamespace(response=SimpleNamespace(headers=headers))
+    state = StreamState(stream, _Call("openai", "chat.completions", "gpt-4o-mini", 0.0, None))
+    assert state.request_id() == expected
+    state.detached = b'{"id":"c1","choices":[],"usage":{"prompt_tokens":2,"completion_tokens":3}}'
+    state.finalise(True)
+    [rec] = records()
+    assert (rec.request_id, rec.output_tokens) == (expected, 3)
