@@ -467,7 +467,9 @@ def _seen(state: StreamState, data: bytes) -> bytes:
     The event holding it, one line as OpenAI writes it, is kept as its text here, in place:
     :func:`_event_at`, :func:`_event_data` and :func:`_took` (which only decides whether to
     hide it, and never does here) cost a stream three cold frames, 1.2 to 3.7 us (interleaved,
-    CPU clock, alternately); the loop parses the text. Any other event takes those three."""
+    CPU clock, alternately); the loop parses the text. Any other event takes those three.
+    A sync stream's usual reads (a chunk's null; the usage chunk, one line) are written out in
+    :func:`_strip_usage`, which calls this for any other: keep the two in step."""
     try:
         at = data.rfind(_KEY)
         while at >= 0:
