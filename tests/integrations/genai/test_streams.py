@@ -231,3 +231,42 @@ async def test_an_async_stream_the_caller_began_is_counted_where_our_code_ends_i
         [chunk async for chunk in stream]
     [rec] = records()
     assert (rec.status, rec.total_tokens) == ("ok", 36)
+
+
+def _public_stream_original(models: Any) -> Any:
+    """The SDK's own public stream method under our scope carrier (skips where there is none:
+    an SDK without the private per-request method has its public one hooked instead)."""
+    cls = type(models)
+    if "_generate_content_stream" not in vars(cls):
+        pytest.skip("this google-genai hooks its public stream method itself (no carrier)")
+    return vars(cls)["generate_content_stream"].__wrapped__
+
+
+async def test_outside_any_scope_the_caller_gets_the_sdks_own_stream(
+    client: Any, records: Any
+) -> None:
+    """No scope to carry: the public methods hand back what the SDK's own do (a generator, or
+    a coroutine), not a carrier of ours; the stream is counted all the same."""
+    stream = client.models.generate_content_stream(model=MODEL, contents="hi")
+    assert stream.gi_code is _public_stream_original(client.models).__code__
+    pending = client.aio.models.generate_content_stream(model=MODEL, contents="hi")
+    assert pending.cr_code is _public_stream_original(client.aio.models).__code__
+    list(stream)
+    async for _ in await pending:
+        pass
+    assert len(records()) == 2
+
+
+async def test_inside_a_scope_the_stream_comes_through_the_scope_carrier(
+    client: Any, records: Any
+) -> None:
+    _public_stream_original(client.models)
+    with ai_tokentrace.trace_tokens("carried"):
+        stream = client.models.generate_content_stream(model=MODEL, contents="hi")
+        pending = client.aio.models.generate_content_stream(model=MODEL, contents="hi")
+    assert stream.gi_code is not _public_stream_original(client.models).__code__
+    assert pending.cr_code is not _public_stream_original(client.aio.models).__code__
+    list(stream)
+    async for _ in await pending:
+        pass
+    assert [r.trace_name for r in records()] == ["carried", "carried"]
