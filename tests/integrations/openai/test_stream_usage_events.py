@@ -503,3 +503,120 @@ def test_a_stream_whose_headers_are_not_httpxs_gives_their_request_id(
     state.finalise(True)
     [rec] = records()
     assert (rec.request_id, rec.output_tokens) == (expected, 3)
+
+
+# -- the strip let go: what it looks at once the SDK stops reading --------------------------------
+_USUAL_BODY = (
+    b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+    b'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":2,"completion_tokens":3}}\n\n'
+    b"data: [DONE]\n\n"
+)
+_FIRST_CHUNK = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+
+
+def _let_go_spy(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every read ``_let_go`` is asked about, in order (it still does its work)."""
+    from ai_tokentrace.integrations import _openai_streams
+
+    asked: list[bytes] = []
+    real = _openai_streams._let_go
+
+    def spy(state: Any, last: bytes) -> None:
+        asked.append(last)
+        real(state, last)
+
+    monkeypatch.setattr(_openai_streams, "_let_go", spy)
+    return asked
+
+
+def test_a_sync_strip_closed_after_done_does_not_look_at_its_last_read_again(
+    records, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record was made as ``[DONE]`` passed: the SDK letting go has nothing to add."""
+    from ai_tokentrace.integrations._openai_streams import _seen, _strip_usage
+
+    asked = _let_go_spy(monkeypatch)
+    strip = _strip_usage(_state(), iter([_USUAL_BODY]), _seen)
+    assert next(strip) == _USUAL_BODY
+    strip.close()
+    assert asked == []
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 3)
+
+
+def test_a_sync_strip_closed_before_the_end_looks_at_its_last_read(
+    records, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropped mid-body: the last read is looked at once, and the stream stays unfinished
+    (recorded as abandoned once nothing holds it)."""
+    from ai_tokentrace.integrations._openai_streams import _seen, _strip_usage
+
+    asked = _let_go_spy(monkeypatch)
+    state = _state()
+    strip = _strip_usage(state, iter([_FIRST_CHUNK, _USUAL_BODY]), _seen)
+    assert next(strip) == _FIRST_CHUNK
+    strip.close()
+    assert (asked, state.done) == ([_FIRST_CHUNK], False)
+    state.done = True  # nothing to record for a state with no stream
+
+
+async def _one_read(strip: Any) -> bytes:
+    return bytes(await strip.__anext__())
+
+
+async def _reads(*data: bytes) -> Any:
+    for read in data:
+        yield read
+
+
+async def test_an_async_strip_freed_after_done_does_not_look_at_its_last_read_again(
+    records, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ai_tokentrace.integrations._openai_streams import _AsyncStripUsage, _seen
+
+    asked = _let_go_spy(monkeypatch)
+    strip = _AsyncStripUsage(_state(), _reads(_USUAL_BODY), _seen)
+    assert await _one_read(strip) == _USUAL_BODY
+    del strip
+    gc.collect()
+    assert asked == []
+    [rec] = records()
+    assert (rec.status, rec.output_tokens) == ("ok", 3)
+
+
+async def test_an_async_strip_freed_on_an_error_event_records_the_error(records) -> None:
+    """The SDK raises APIError on an error event and drops its decoder: the strip, freed, sees
+    the event as its last read and the record says so."""
+    from ai_tokentrace.integrations._openai_streams import _AsyncStripUsage, _seen
+
+    error = b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'
+    strip = _AsyncStripUsage(_state(), _reads(_FIRST_CHUNK + error), _seen)
+    assert await _one_read(strip) == _FIRST_CHUNK + error
+    del strip
+    gc.collect()
+    [rec] = records()
+    assert (rec.status, rec.error_type) == ("partial", "APIError")
+
+
+async def test_an_async_strip_whose_look_at_the_end_fails_logs_it_once(
+    monkeypatch: pytest.MonkeyPatch, lenient: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Freed by the collector or the SDK, the strip cannot raise to anyone: our failure is one
+    ERROR on our logger."""
+    from ai_tokentrace.integrations import _openai_streams
+
+    def broken(state: Any, last: bytes) -> None:
+        raise RuntimeError("bug in ai-tokentrace")
+
+    monkeypatch.setattr(_openai_streams, "_let_go", broken)
+    caplog.set_level("DEBUG", logger="ai_tokentrace")
+    state = _state()
+    strip = _openai_streams._AsyncStripUsage(state, _reads(_FIRST_CHUNK), _openai_streams._seen)
+    assert await _one_read(strip) == _FIRST_CHUNK
+    del strip
+    gc.collect()
+    state.done = True
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == [
+        "ai-tokentrace internal error in openai stream let go (the traced call was not affected)"
+    ]
