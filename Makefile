@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-oldest coverage lint typecheck check bench bench-instructions clean
+.PHONY: install demo test test-unit test-integration test-oldest coverage lint typecheck check bench bench-instructions bench-bytecodes clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench: $(STAMP)
 # code, which wall-clock figures on a shared machine cannot tell apart. Slow (~30 s a run).
 bench-instructions: $(STAMP)
 	$(PY) bench/instructions.py $(ARGS)
+
+# Our bytecodes per call, by function (--lines: by line): where the added work is, in seconds.
+bench-bytecodes: $(STAMP)
+	$(PY) bench/bytecodes.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .mypy_cache .ruff_cache
