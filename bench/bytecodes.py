@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import collections
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +37,7 @@ import overhead  # noqa: E402  (puts the project on the path and aliases httpx2 
 
 __all__ = ["count", "main"]
 
-_OURS = str(_HERE.parent.parent / "ai_tokentrace")
+_OURS = str(_HERE.parent.parent / "ai_tokentrace") + os.sep  # the package, not a namesake
 Key = tuple[str, str, int]  # (file, function, line)
 
 
@@ -50,7 +51,7 @@ def count(call: Callable[[], Any], calls: int, loop: asyncio.AbstractEventLoop) 
             return None  # no opcode events for the SDK's frames: only ours are counted
         frame.f_trace_opcodes = True
         if event == "opcode":
-            name = code.co_filename[len(_OURS) + 1 :]
+            name = code.co_filename[len(_OURS) :]
             func = getattr(code, "co_qualname", code.co_name)  # 3.11 on; the name before
             counts[(name, func, frame.f_lineno or 0)] += 1
         return tracer

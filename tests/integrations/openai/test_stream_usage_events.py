@@ -532,11 +532,12 @@ def _let_go_spy(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 def test_a_sync_strip_closed_after_done_does_not_look_at_its_last_read_again(
     records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The record was made as ``[DONE]`` passed: the SDK letting go has nothing to add."""
-    from ai_tokentrace.integrations._openai_streams import _seen, _strip_usage
+    """The record was made as ``[DONE]`` passed: the SDK letting go has nothing to add. (No
+    look: a caller-asked sync stream's, written out in the strip.)"""
+    from ai_tokentrace.integrations._openai_streams import _strip_usage
 
     asked = _let_go_spy(monkeypatch)
-    strip = _strip_usage(_state(), iter([_USUAL_BODY]), _seen)
+    strip = _strip_usage(_state(), iter([_USUAL_BODY]), None)
     assert next(strip) == _USUAL_BODY
     strip.close()
     assert asked == []
@@ -549,11 +550,11 @@ def test_a_sync_strip_closed_before_the_end_looks_at_its_last_read(
 ) -> None:
     """Dropped mid-body: the last read is looked at once, and the stream stays unfinished
     (recorded as abandoned once nothing holds it)."""
-    from ai_tokentrace.integrations._openai_streams import _seen, _strip_usage
+    from ai_tokentrace.integrations._openai_streams import _strip_usage
 
     asked = _let_go_spy(monkeypatch)
     state = _state()
-    strip = _strip_usage(state, iter([_FIRST_CHUNK, _USUAL_BODY]), _seen)
+    strip = _strip_usage(state, iter([_FIRST_CHUNK, _USUAL_BODY]), None)
     assert next(strip) == _FIRST_CHUNK
     strip.close()
     assert (asked, state.done) == ([_FIRST_CHUNK], False)
