@@ -23,6 +23,7 @@ __all__ = [
     "detach",
     "extract_audio",
     "extract_completion",
+    "extract_decisions",
     "extract_embeddings",
     "extract_images",
     "extract_responses",
@@ -84,6 +85,7 @@ USAGE_FIELDS: dict[str, tuple[str, str, str, str, str]] = {
     "chat.completions": _COMPLETION_NAMES,
     "completions": _COMPLETION_NAMES,
     "responses": _RESPONSES_NAMES,
+    "decisions": _RESPONSES_NAMES,  # the Responses API's usage, cache writes included
 }
 
 
@@ -189,6 +191,7 @@ SNAPSHOTS: dict[str, tuple[Any, Any]] = {
     "chat.completions": (snap_completion, from_completion_snapshot),
     "completions": (snap_completion, from_completion_snapshot),
     "responses": (snap_responses, from_responses_snapshot),
+    "decisions": (snap_responses, from_responses_snapshot),
     "embeddings": (snap_embeddings, from_embeddings_snapshot),
 }
 _NAMES: dict[str, tuple[str | None, ...]] = {**USAGE_FIELDS, "embeddings": _EMBEDDINGS_NAMES}
@@ -277,6 +280,7 @@ extract_responses = _extractor(
     "responses", "Responses API (``Response``, also from ``response.completed`` events)."
 )
 extract_embeddings = _extractor("embeddings", "Embeddings: prompt and total tokens only.")
+extract_decisions = _extractor("decisions", "Decisions (``Decision``): the Responses API's usage.")
 
 
 def _input_details(u: Any, details: dict[str, Any]) -> None:
@@ -330,6 +334,7 @@ EXTRACTORS = {
     "chat.completions": extract_completion,
     "completions": extract_completion,
     "responses": extract_responses,
+    "decisions": extract_decisions,
     "embeddings": extract_embeddings,
     "images": extract_images,
     "audio.transcriptions": extract_audio,

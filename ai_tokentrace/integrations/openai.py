@@ -1,9 +1,10 @@
 """OpenAI adapter: every usage-bearing call counted exactly once, streams included.
 
 Hook depth: the client's ``request`` (``SyncAPIClient.request`` / ``AsyncAPIClient.request``).
-Every resource method (``create``, ``parse``, ``stream``, ``compact``, images, audio, on
-``OpenAI`` and ``AzureOpenAI`` alike) ends there exactly once per user call, retries included,
-and it sees the request options (path, method, body) before anything is sent. So one pair of
+Every resource method (``create``, ``parse``, ``stream``, ``compact``, images, audio,
+decisions, the beta Responses API, on ``OpenAI`` and ``AzureOpenAI`` alike) ends there exactly
+once per user call, retries included, and it sees the request options (path, method, body)
+before anything is sent. So one pair of
 patches counts ``chat.completions.parse`` (which skips ``create``), the ``stream()`` helpers, and
 ``with_raw_response`` bound before or after ``instrument()``. What ``request`` returns decides
 the rest:
@@ -64,10 +65,14 @@ __all__ = [
 MIN_OPENAI_VERSION = "1.40.0"
 
 # POST path (as the resource methods pass it, before Azure rewrites it) -> operation.
+# The beta Responses API (``client.beta.responses``) names its paths with ``?beta=true``.
 ROUTES: dict[str, str] = {
     "/chat/completions": "chat.completions",
     "/responses": "responses",
     "/responses/compact": "responses",
+    "/responses?beta=true": "responses",
+    "/responses/compact?beta=true": "responses",
+    "/decisions": "decisions",
     "/completions": "completions",
     "/embeddings": "embeddings",
     "/images/generations": "images",
@@ -274,7 +279,7 @@ def _begin_request(
             and url.startswith("/responses/")
             and method.lower() == "get"
         ):
-            rid = url[len("/responses/") :]
+            rid = url[len("/responses/") :].partition("?")[0]  # the beta API's ``?beta=true``
             if rid in _pending:
                 call = _Call(_provider(client), "responses", None, now(), None)
                 call.pending_id = rid
@@ -1195,6 +1200,8 @@ _RESOURCE_FALLBACK: tuple[tuple[str, str, str], ...] = (
     ("openai.resources.completions", "Completions", "completions"),
     ("openai.resources.embeddings", "Embeddings", "embeddings"),
     ("openai.resources.responses.responses", "Responses", "responses"),
+    ("openai.resources.beta.responses.responses", "Responses", "responses"),
+    ("openai.resources.decisions", "Decisions", "decisions"),
 )
 
 
@@ -1261,6 +1268,9 @@ _OPERATION_BY_TYPE: dict[str, str] = {
     "Response": "responses",
     "ParsedResponse": "responses",
     "CompactedResponse": "responses",
+    "BetaResponse": "responses",
+    "BetaCompactedResponse": "responses",
+    "Decision": "decisions",
     "Completion": "completions",
     "CreateEmbeddingResponse": "embeddings",
     "ImagesResponse": "images",

@@ -5,11 +5,12 @@
 >>> client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
 
 It answers chat completions (plain and streamed, with or without ``include_usage``), the
-Responses API (plain, streamed events, background + retrieve, compact), embeddings, legacy
-completions, images and audio transcriptions, with realistic usage: prompt tokens that grow with
-the input, cached tokens on long prompts, reasoning tokens for reasoning models. Nothing leaves
-the process. Special models: ``fake-error-<status>`` answers with that HTTP error;
-``fake-stream-error`` breaks a stream off with an error event after two chunks;
+Responses API (plain, streamed events, background + retrieve, compact; ``client.beta.responses``
+too, whose ``?beta=true`` is a query), decisions, embeddings, legacy completions, images and audio
+transcriptions, with realistic usage: prompt tokens that grow with the input, cached tokens on
+long prompts, reasoning tokens for reasoning models. Nothing leaves the process. Special
+models: ``fake-error-<status>`` answers with that HTTP error; ``fake-stream-error`` breaks a
+stream off with an error event after two chunks;
 ``fake-stream-cut`` loses the connection after two chunks (the transport raises ``ReadError``);
 ``fake-failed`` answers a Responses request with a response whose status is ``failed`` (with
 its usage). ``background_polls=N`` makes the first N retrieves of a background response answer
@@ -208,6 +209,7 @@ class FakeOpenAI:
             ("POST", "/responses"): self._responses,
             ("POST", "/responses/compact"): self._compact,
             ("POST", "/responses/input_tokens"): self._input_tokens,
+            ("POST", "/decisions"): self._decisions,
             ("POST", "/completions"): self._completions,
             ("POST", "/embeddings"): self._embeddings,
             ("POST", "/images/generations"): self._images,
@@ -492,6 +494,24 @@ class FakeOpenAI:
                 "usage": self._responses_usage(n),
             }
         )
+
+    def _decisions(self, body: dict[str, Any], model: str) -> Any:
+        """A score of 0.5 for each question, with the Responses API's usage (a cache write on
+        the input too)."""
+        n = self._usage_numbers(body.get("model") or "", _text_of(body.get("input")))
+        usage = self._responses_usage(n)
+        usage["input_tokens_details"]["cache_write_tokens"] = 16
+        answers: list[dict[str, Any]] = [
+            {
+                "type": "score",
+                "name": q.get("name") if isinstance(q, dict) else None,
+                "score": 0.5,
+                "confidence": 0.9,
+                "probabilities": [],
+            }
+            for q in body.get("questions") or []
+        ]
+        return self._json({"answers": answers, "model": model, "usage": usage})
 
     def _input_tokens(self, body: dict[str, Any], model: str) -> Any:
         return self._json(

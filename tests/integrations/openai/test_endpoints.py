@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,6 +30,22 @@ def hook_form(request: pytest.FixtureRequest) -> str:
 
 
 LONG = [{"role": "user", "content": "word " * 1500}]
+
+
+@pytest.fixture(params=["responses", "beta.responses"])
+def responses(request: pytest.FixtureRequest, api: Api) -> Callable[[Any], Any]:
+    """The Responses API, and the beta one (``?beta=true`` in its paths), on a client."""
+    path = str(request.param)
+    resource = method(api.client, path)  # skips on SDKs without it
+    assert resource is not None
+    names = path.split(".")
+
+    def of(client: Any) -> Any:
+        for name in names:
+            client = getattr(client, name)
+        return client
+
+    return of
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
@@ -66,11 +83,13 @@ async def test_reasoning_tokens_counted_in_output(api: Api, stream: bool, record
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
-async def test_responses_create_counted_once(api: Api, stream: bool, records) -> None:
-    """responses.create, plain or streamed, gives one record from ResponseUsage."""
-    require(api, "responses")
+async def test_responses_create_counted_once(
+    api: Api, responses: Callable[[Any], Any], stream: bool, records
+) -> None:
+    """responses.create (and the beta API's), plain or streamed, gives one record from
+    ResponseUsage."""
     result = await api.call(
-        lambda c: c.responses.create(model="gpt-5", input="Hello", stream=stream)
+        lambda c: responses(c).create(model="gpt-5", input="Hello", stream=stream)
     )
     if stream:
         await api.drain(result)
@@ -129,13 +148,37 @@ async def test_responses_parse_counted_once(api: Api, records) -> None:
     assert rec.operation == "responses"
 
 
-async def test_responses_compact_counted_once(api: Api, records) -> None:
-    """responses.compact is counted as a responses call with its own usage."""
-    require(api, "responses")
-    compact = method(api.client, "responses.compact")
+async def test_responses_compact_counted_once(
+    api: Api, responses: Callable[[Any], Any], records
+) -> None:
+    """responses.compact (and the beta API's) is counted as a responses call with its own
+    usage."""
+    compact = getattr(responses(api.client), "compact", None)
+    if compact is None:
+        pytest.skip("this openai version has no responses.compact")
     await api.call(lambda c: compact(model="gpt-5", input="Hello there"))
     [rec] = records()
     assert (rec.operation, rec.model, rec.output_tokens) == ("responses", "gpt-5", 88)
+
+
+async def test_decisions_counted_once_with_the_responses_usage(api: Api, records) -> None:
+    """decisions.create gives one record, its usage read as the Responses API's (cache writes
+    kept apart)."""
+    decisions = method(api.client, "decisions")
+    await api.call(
+        lambda c: decisions.create(
+            model="gpt-6-luna", input="I love it", questions=[{"type": "score", "name": "mood"}]
+        )
+    )
+    [rec] = records()
+    assert (rec.operation, rec.model, rec.response_model, rec.streamed) == (
+        "decisions",
+        "gpt-6-luna",
+        "gpt-6-luna",
+        False,
+    )
+    assert (rec.input_tokens, rec.output_tokens, rec.total_tokens) == (9, 24, 33)
+    assert rec.usage_details["cache_write_tokens"] == 16
 
 
 async def test_images_take_the_model_from_the_request(api: Api, records) -> None:
@@ -198,15 +241,16 @@ async def test_responses_stream_helper_counted_once(api: Api, records) -> None:
     assert (rec.operation, rec.streamed, rec.output_tokens) == ("responses", True, 88)
 
 
-async def test_retrieve_list_cancel_and_input_tokens_not_counted(api: Api, records) -> None:
+async def test_retrieve_list_cancel_and_input_tokens_not_counted(
+    api: Api, responses: Callable[[Any], Any], records
+) -> None:
     """Reads, cancels and pre-flight token counts are not usage."""
-    require(api, "responses")
-    count = getattr(getattr(api.client.responses, "input_tokens", None), "count", None)
+    count = getattr(getattr(responses(api.client), "input_tokens", None), "count", None)
     if count is not None:
         await api.call(lambda c: count(model="gpt-5", input="Hi"))
     calls = [
-        lambda c: c.responses.retrieve("resp_unknown"),
-        lambda c: c.responses.cancel("resp_unknown"),
+        lambda c: responses(c).retrieve("resp_unknown"),
+        lambda c: responses(c).cancel("resp_unknown"),
     ]
     if hasattr(api.client.chat.completions, "list"):
         calls.append(lambda c: c.chat.completions.list())
@@ -216,34 +260,37 @@ async def test_retrieve_list_cancel_and_input_tokens_not_counted(api: Api, recor
     assert records() == []
 
 
-async def test_background_response_counted_once_when_usage_arrives(api: Api, records) -> None:
-    """A background response is counted once, at the first retrieve that carries usage."""
-    require(api, "responses")
+async def test_background_response_counted_once_when_usage_arrives(
+    api: Api, responses: Callable[[Any], Any], records
+) -> None:
+    """A background response is counted once, at the first retrieve that carries usage (the
+    beta API's retrieve path ends in ``?beta=true``)."""
     queued = await api.call(
-        lambda c: c.responses.create(model="gpt-5", input="Hi", **_background(api))
+        lambda c: responses(c).create(model="gpt-5", input="Hi", **_background(api))
     )
     assert queued.usage is None
     assert records() == []
-    await api.call(lambda c: c.responses.retrieve(queued.id))
-    await api.call(lambda c: c.responses.retrieve(queued.id))
+    await api.call(lambda c: responses(c).retrieve(queued.id))
+    await api.call(lambda c: responses(c).retrieve(queued.id))
     [rec] = records()
     assert (rec.response_id, rec.model, rec.output_tokens) == (queued.id, "gpt-5", 88)
 
 
+@pytest.mark.parametrize("path", ["responses", "beta.responses"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_background_response_polled_while_running_is_counted_once_when_done(
-    kind: str, instrumented, records
+    kind: str, path: str, instrumented, records
 ) -> None:
     """Retrieves that find it still running (no usage yet) count nothing and keep waiting;
     the first that finds it done counts it, once."""
     api = Api(kind, FakeOpenAI(background_polls=2))
-    require(api, "responses")
+    resource = method(api.client, path)
     queued = await api.call(
-        lambda c: c.responses.create(model="gpt-5", input="Hi", **_background(api))
+        lambda c: resource.create(model="gpt-5", input="Hi", **_background(api))
     )
     statuses = []
     for _ in range(4):
-        got = await api.call(lambda c: c.responses.retrieve(queued.id))
+        got = await api.call(lambda c: resource.retrieve(queued.id))
         statuses.append(got.status)
     assert statuses == ["in_progress", "in_progress", "completed", "completed"]
     [rec] = records()
@@ -255,24 +302,26 @@ async def test_a_background_response_polled_while_running_is_counted_once_when_d
     )
 
 
-async def test_a_failed_response_is_recorded_with_its_usage_as_an_error(api: Api, records) -> None:
-    require(api, "responses")
-    got = await api.call(lambda c: c.responses.create(model="fake-failed", input="Hi"))
+async def test_a_failed_response_is_recorded_with_its_usage_as_an_error(
+    api: Api, responses: Callable[[Any], Any], records
+) -> None:
+    got = await api.call(lambda c: responses(c).create(model="fake-failed", input="Hi"))
     assert got.status == "failed"
     [rec] = records()
     assert (rec.status, rec.usage_available) == ("error", True)
     assert rec.input_tokens > 0
 
 
-async def test_background_response_counted_by_retrieve_stream(api: Api, records) -> None:
+async def test_background_response_counted_by_retrieve_stream(
+    api: Api, responses: Callable[[Any], Any], records
+) -> None:
     """A background response retrieved as a stream is counted once, from response.completed."""
-    require(api, "responses")
-    if "stream" not in inspect.signature(api.client.responses.retrieve).parameters:
+    if "stream" not in inspect.signature(responses(api.client).retrieve).parameters:
         pytest.skip("this openai version cannot stream a retrieve")
     queued = await api.call(
-        lambda c: c.responses.create(model="gpt-5", input="Hi", **_background(api))
+        lambda c: responses(c).create(model="gpt-5", input="Hi", **_background(api))
     )
-    await api.drain(await api.call(lambda c: c.responses.retrieve(queued.id, stream=True)))
-    await api.call(lambda c: c.responses.retrieve(queued.id))
+    await api.drain(await api.call(lambda c: responses(c).retrieve(queued.id, stream=True)))
+    await api.call(lambda c: responses(c).retrieve(queued.id))
     [rec] = records()
     assert (rec.response_id, rec.streamed) == (queued.id, True)

@@ -13,7 +13,7 @@ import pytest
 import ai_tokentrace
 from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client
 
-from .conftest import MESSAGES, Api
+from .conftest import MESSAGES, Api, method
 
 
 @pytest.mark.usefixtures("instrumented")
@@ -31,6 +31,31 @@ async def test_raw_response_counted_once_when_parsed(api: Api, records) -> None:
     assert (rec.operation, rec.output_tokens, rec.request_id) == (
         "chat.completions",
         24,
+        raw.headers["x-request-id"],
+    )
+
+
+@pytest.mark.usefixtures("instrumented")
+@pytest.mark.parametrize(
+    ("path", "kwargs", "operation"),
+    [
+        ("beta.responses", {"model": "gpt-5", "input": "Hi"}, "responses"),
+        ("decisions", {"model": "gpt-6-luna", "input": "Hi", "questions": []}, "decisions"),
+    ],
+)
+async def test_raw_response_of_the_newer_endpoints_counted_once_when_parsed(
+    api: Api, records, path: str, kwargs: dict[str, Any], operation: str
+) -> None:
+    """The beta Responses API and decisions, through with_raw_response, count at the parse."""
+    resource = method(api.client, path)
+    raw = await api.call(lambda c: resource.with_raw_response.create(**kwargs))
+    assert records() == []
+    raw.parse()
+    raw.parse()
+    [rec] = records()
+    assert (rec.operation, rec.model, rec.request_id) == (
+        operation,
+        kwargs["model"],
         raw.headers["x-request-id"],
     )
 

@@ -17,7 +17,7 @@ from ai_tokentrace.integrations import openai as openai_integration
 from ai_tokentrace.testing.fake_openai import FakeOpenAI, fake_openai_client, httpx_module
 
 from ..conftest import expected_parameters, own_parameters
-from .conftest import MESSAGES, Api
+from .conftest import MESSAGES, Api, method
 
 _ORIGINAL_REQUEST = SyncAPIClient.__dict__["request"]
 _ORIGINAL_AREQUEST = AsyncAPIClient.__dict__["request"]
@@ -243,6 +243,35 @@ def test_decorator_only_mode_counts_the_returned_response(memory, records) -> No
     assert rec.trace_name == "summarize"
 
 
+@pytest.mark.parametrize(
+    ("path", "kwargs", "operation"),
+    [
+        ("beta.responses", {"model": "gpt-5", "input": "Hi"}, "responses"),
+        ("responses.compact", {"model": "gpt-5", "input": "Hi"}, "responses"),
+        ("beta.responses.compact", {"model": "gpt-5", "input": "Hi"}, "responses"),
+        ("decisions", {"model": "gpt-6-luna", "input": "Hi", "questions": []}, "decisions"),
+    ],
+)
+def test_decorator_only_mode_counts_the_newer_response_types(
+    memory, records, path: str, kwargs: dict[str, Any], operation: str
+) -> None:
+    """Without instrument(), a traced function returning a beta Response, a compacted one or
+    a Decision yields one record."""
+    create = method(fake_openai_client(), path if path.endswith("compact") else path + ".create")
+
+    @ai_tokentrace.trace_tokens("judge")
+    def judge() -> Any:
+        return create(**kwargs)
+
+    judge()
+    [rec] = records()
+    assert (rec.operation, rec.output_tokens, rec.trace_name) == (
+        operation,
+        24 if operation == "decisions" else 88,
+        "judge",
+    )
+
+
 def test_decorator_with_instrumentation_does_not_double_count(instrumented, records) -> None:
     """With instrument() on, the traced function's returned response is not counted again."""
 
@@ -337,6 +366,7 @@ async def test_public_method_fallback_counts_once(memory, records, kind: str) ->
 
     from ai_tokentrace.integrations import openai as adapter
 
+    adapter._resolve_types()  # as ``patch_targets`` does first (run alone, nothing else has)
     applied = []
     for target in adapter._fallback_targets():
         parent, attribute, original = wrapt.resolve_path(target.module, target.attribute)
@@ -353,6 +383,15 @@ async def test_public_method_fallback_counts_once(memory, records, kind: str) ->
             )
         )
         await api.call(lambda c: c.embeddings.create(model="text-embedding-3-small", input="x"))
+        newer = []  # on SDKs that have them
+        if hasattr(api.client.beta, "responses"):
+            await api.call(lambda c: c.beta.responses.create(model="gpt-5", input="x"))
+            newer.append("responses")
+        if hasattr(api.client, "decisions"):
+            await api.call(
+                lambda c: c.decisions.create(model="gpt-6-luna", input="x", questions=[])
+            )
+            newer.append("decisions")
     finally:
         for parent, attribute, original in reversed(applied):
             setattr(parent, attribute, original)
@@ -360,4 +399,5 @@ async def test_public_method_fallback_counts_once(memory, records, kind: str) ->
         ("chat.completions", False),
         ("chat.completions", True),
         ("embeddings", False),
+        *((op, False) for op in newer),
     ]
