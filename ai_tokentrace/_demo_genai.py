@@ -43,7 +43,8 @@ def _client(live: bool) -> Any:
 
 
 def run(live: bool) -> None:
-    """Generate, stream, embed and chat (with automatic function calling) once each."""
+    """Generate, stream, embed, chat (with automatic function calling) and interact once
+    each."""
     from google.genai import types
 
     client = _client(live)
@@ -58,3 +59,5 @@ def run(live: bool) -> None:
             model=MODEL, config=types.GenerateContentConfig(tools=[get_weather])
         )
         chat.send_message("What is the weather in Paris?")  # two requests: two records
+        if hasattr(client, "interactions"):  # the Interactions API (google-genai 2.x and later)
+            client.interactions.create(model=MODEL, input="Say hello in French.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 import types
 from collections.abc import Iterable, Sequence
@@ -32,6 +33,7 @@ _lock = threading.RLock()
 _wanted: dict[str, int] = {}  # integration name -> generation asked for (0: not wanted)
 _generation = 0
 _applied: dict[str, list[tuple[Any, str, Any]]] = {}  # name -> [(parent, attribute, original)]
+_lazy: set[tuple[str, str, str]] = set()  # (name, module, attribute) waiting for its import
 _hooked: set[str] = set()  # names whose post-import hook is registered (wrapt cannot remove one)
 
 
@@ -168,23 +170,46 @@ def _apply(name: str) -> None:
         logger.exception("ai-tokentrace: could not load the %s integration; not instrumented", name)
         return
     done: list[tuple[Any, str, Any]] = []
-    for t in targets:
-        try:
-            parent, attribute, original = wrapt.resolve_path(t.module, t.attribute)
-        except (ImportError, AttributeError) as exc:
-            if t.required:
-                logger.warning(
-                    "ai-tokentrace: %s: cannot patch %s.%s (%s)", name, t.module, t.attribute, exc
-                )
-            else:
-                logger.debug(
-                    "ai-tokentrace: %s: no %s.%s here; skipped", name, t.module, t.attribute
-                )
-            continue
-        wrapt.apply_patch(parent, attribute, _patch_for(t, original))
-        done.append((parent, attribute, original))
     _applied[name] = done
+    for t in targets:
+        if t.lazy and t.module not in sys.modules:
+            _patch_on_import(name, t)
+            continue
+        _patch_one(name, t, done)
     logger.debug("ai-tokentrace: %s instrumented (%d patches)", name, len(done))
+
+
+def _patch_on_import(name: str, target: PatchTarget) -> None:
+    """Patch ``target`` once its module is imported, if ``name`` is instrumented then (one
+    import hook a target, however often instrument() runs before the import)."""
+    key = (name, target.module, target.attribute)
+    if key in _lazy:
+        return
+    _lazy.add(key)
+
+    def hook(_module: object) -> None:
+        with _lock:
+            _lazy.discard(key)
+            done = _applied.get(name)  # None: undone since (uninstrument drops it)
+            if done is not None:
+                _patch_one(name, target, done)
+
+    wrapt.register_post_import_hook(hook, target.module)
+
+
+def _patch_one(name: str, t: PatchTarget, done: list[tuple[Any, str, Any]]) -> None:
+    try:
+        parent, attribute, original = wrapt.resolve_path(t.module, t.attribute)
+    except (ImportError, AttributeError) as exc:
+        if t.required:
+            logger.warning(
+                "ai-tokentrace: %s: cannot patch %s.%s (%s)", name, t.module, t.attribute, exc
+            )
+        else:
+            logger.debug("ai-tokentrace: %s: no %s.%s here; skipped", name, t.module, t.attribute)
+        return
+    wrapt.apply_patch(parent, attribute, _patch_for(t, original))
+    done.append((parent, attribute, original))
 
 
 def uninstrument_sdks(names: Sequence[str] | None = None) -> None:

@@ -4,6 +4,7 @@ wrapt's FunctionWrapper for everything else."""
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -210,3 +211,108 @@ def test_a_wrapt_target_with_a_switch_still_looks_like_its_method() -> None:
     patch = _patch_for(target, vars(_Client)["chunks"])
     assert inspect.isgeneratorfunction(patch)
     assert inspect.signature(patch) == inspect.signature(_Client.chunks)
+
+
+# -- lazy targets: patched when their module is imported -------------------------------------
+_toys = itertools.count()  # each toy integration's modules are new: wrapt keeps import hooks
+_TOY_ADAPTER = """
+from ai_tokentrace.integrations import PatchTarget
+
+calls = []
+
+
+def wrapper(wrapped, instance, args, kwargs):
+    calls.append(args)
+    return wrapped(*args, **kwargs)
+
+
+class _Toy:
+    name = "{name}"
+    root_module = "{name}_root"
+
+    def patch_targets(self):
+        return [PatchTarget("{name}_lazy", "C.f", wrapper, lazy=True)]
+
+    def capture_returned(self, obj):
+        return False
+
+
+INTEGRATION = _Toy()
+"""
+
+
+@pytest.fixture
+def toy(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An integration ``toy_<n>`` whose one target is lazy, in a module nothing has imported:
+    yields ``(name, import_lazy, adapter)``."""
+    import importlib
+    import sys
+
+    from ai_tokentrace import _instrument
+    from ai_tokentrace.integrations import REGISTRY
+
+    name = f"toy{next(_toys)}"
+    (tmp_path / f"{name}_root.py").write_text("")
+    (tmp_path / f"{name}_lazy.py").write_text(
+        "class C:\n    def f(self, x):\n        return x * 2\n"
+    )
+    (tmp_path / f"{name}_adapter.py").write_text(_TOY_ADAPTER.format(name=name))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(REGISTRY, name, (f"{name}_adapter", f"{name}_root"))
+    importlib.import_module(f"{name}_root")
+    adapter = importlib.import_module(f"{name}_adapter")
+    yield name, (lambda: importlib.import_module(f"{name}_lazy")), adapter
+    _instrument.uninstrument_sdks([name])
+    for module in (f"{name}_root", f"{name}_lazy", f"{name}_adapter"):
+        sys.modules.pop(module, None)
+
+
+def test_a_lazy_target_is_patched_when_its_module_is_imported_not_before(toy: Any) -> None:
+    import sys
+
+    from ai_tokentrace import _instrument
+
+    name, import_lazy, adapter = toy
+    _instrument.instrument_sdks([name])
+    assert f"{name}_lazy" not in sys.modules
+    lazy = import_lazy()
+    assert lazy.C().f(3) == 6
+    assert adapter.calls == [(3,)]
+
+
+def test_a_lazy_target_whose_integration_was_undone_before_the_import_is_not_patched(
+    toy: Any,
+) -> None:
+    from ai_tokentrace import _instrument
+
+    name, import_lazy, adapter = toy
+    _instrument.instrument_sdks([name])
+    _instrument.uninstrument_sdks([name])
+    lazy = import_lazy()
+    assert lazy.C().f(3) == 6
+    assert adapter.calls == []
+
+
+def test_a_lazy_target_asked_for_twice_before_the_import_is_patched_once(toy: Any) -> None:
+    from ai_tokentrace import _instrument
+
+    name, import_lazy, adapter = toy
+    _instrument.instrument_sdks([name])
+    _instrument.uninstrument_sdks([name])
+    _instrument.instrument_sdks([name])
+    lazy = import_lazy()
+    lazy.C().f(1)
+    assert adapter.calls == [(1,)]
+    _instrument.uninstrument_sdks([name])
+    lazy.C().f(2)
+    assert adapter.calls == [(1,)]
+
+
+def test_a_lazy_target_in_a_module_already_imported_is_patched_at_once(toy: Any) -> None:
+    from ai_tokentrace import _instrument
+
+    name, import_lazy, adapter = toy
+    lazy = import_lazy()
+    _instrument.instrument_sdks([name])
+    lazy.C().f(5)
+    assert adapter.calls == [(5,)]

@@ -34,6 +34,9 @@ class PatchTarget:
     a target kept on wrapt's wrapper, is asked before each call (wrapt's own switch, called
     from C): while it gives a false value the original runs as it is, with no frame of ours.
     A C callable (a ``ContextVar``'s ``get``) makes that check cost no Python frame either.
+    ``lazy=True``: a target in a module the SDK imports only when that feature is first used
+    (google-genai's Interactions API: 365 modules, half a second) is patched when that module
+    is imported, not imported to be patched.
     """
 
     module: str
@@ -43,6 +46,7 @@ class PatchTarget:
     lean: bool = False
     direct: Callable[[Any], Any] | None = None
     enabled: Callable[[], Any] | None = None  # any value: wrapt asks only for its truth
+    lazy: bool = False
 
 
 class Integration(Protocol):

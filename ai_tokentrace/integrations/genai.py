@@ -1,5 +1,7 @@
 """google-genai (Gemini API and Vertex AI): one record per HTTP round trip.
 
+The Interactions API and decisions have a module of their own (``_genai_interactions``).
+
 The public ``generate_content`` may send several requests (automatic function calling, automatic
 continuation) and reports only part of their usage, so the hooks sit on the SDK's private
 per-request methods (``Models._generate_content``, ``_generate_content_stream``,
@@ -838,11 +840,29 @@ class GenaiIntegration:
                 targets.append(
                     PatchTarget(_MODELS, target, carriers[side], enabled=_current_scope.get)
                 )
+        from . import _genai_interactions  # the Interactions API and decisions (their module)
+
+        targets.extend(_genai_interactions.targets())
         return targets
 
     def capture_returned(self, obj: object) -> bool:
-        """Decorator-only mode: a returned GenerateContentResponse / EmbedContentResponse."""
+        """Decorator-only mode: a returned GenerateContentResponse / EmbedContentResponse, or
+        an Interaction / CreateDecisionResponse (a Gemini API one: the object names no
+        provider)."""
         kind = type(obj).__name__
+        if kind in ("Interaction", "CreateDecisionResponse"):
+            from . import _genai_interactions as gi
+
+            operation = gi.INTERACTIONS if kind == "Interaction" else gi.DECISIONS
+            try:
+                detached = gi.snapshot(getattr(obj, "usage", None)), None, None
+                model = getattr(obj, "model", None) or getattr(obj, "agent", None)
+                model = model if isinstance(model, str) else None
+                rid = getattr(obj, "id", None)
+                emit(GEMINI, operation, model, (detached[0], model, rid), gi.extract, now())
+            except Exception:
+                internal_error("genai capture_returned")
+            return True
         if kind == "GenerateContentResponse":
             extract: Callable[[Any], Extraction] = extract_generate_content
             operation = GENERATE

@@ -4,9 +4,10 @@
 :class:`FakeGemini` instead of the network, so every layer of the SDK (automatic function
 calling, automatic continuation, streaming, chats) runs for real. The fake answers
 ``generateContent``, ``streamGenerateContent`` (SSE), ``embedContent``, ``batchEmbedContents``,
-``predict`` and ``countTokens`` with realistic usage (thinking, cached and tool-use prompt
-tokens), and keeps a ledger of what it "billed" (:attr:`FakeGemini.billed`) so tests can check
-that the records add up.
+``predict`` and ``countTokens``, and the Interactions API (``interactions``: plain, streamed,
+continued, in the background, and ``get``) and ``decisions``, with realistic usage (thinking,
+cached and tool-use prompt tokens), and keeps a ledger of what it "billed"
+(:attr:`FakeGemini.billed`) so tests can check that the records add up.
 
 >>> fake = FakeGemini()
 >>> client = fake_genai_client(fake)
@@ -78,11 +79,13 @@ class FakeGemini:
     usage_on_last_chunk_only: bool = False
     fail_stream_after: int | None = None  # streams: break the connection after this many chunks
     status_code: int = 200  # non-200: answer with a Gemini error body
+    background_polls: int = 0  # interactions: gets answering in_progress before the usage
     model_version: str = "gemini-fake-001"
     billed: dict[str, dict[str, Any]] = field(default_factory=dict)  # response id -> usage sent
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, body)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, init=False)
     _ids: int = field(default=0, repr=False, init=False)
+    _background: dict[str, list[Any]] = field(default_factory=dict, repr=False, init=False)
 
     # -- transports -------------------------------------------------------------------------
 
@@ -100,7 +103,10 @@ class FakeGemini:
     def billed_total(self) -> int:
         """The sum of ``totalTokenCount`` over every response sent (what the provider billed)."""
         with self._lock:
-            return sum(int(u.get("totalTokenCount") or 0) for u in self.billed.values())
+            return sum(
+                int(u.get("totalTokenCount") or u.get("total_tokens") or 0)
+                for u in self.billed.values()
+            )
 
     def respond(self, request: Any, *, http: ModuleType | None = None) -> Any:
         """Answer one ``http.Request`` (httpx2 or httpx) with an ``http.Response``.
@@ -136,6 +142,18 @@ class FakeGemini:
             return h.Response(200, json={"totalTokens": 10, "tokensInfo": []}, headers=headers)
         if path.endswith((":embedContent", ":batchEmbedContents", ":predict")):
             return h.Response(200, json=self._embed(path, body, response_id), headers=headers)
+        if path.endswith("/interactions") and request.method == "POST":
+            return self._interaction(h, body, f"int-{response_id}", asynchronous)
+        if "/interactions/" in path and request.method == "GET":
+            stream = request.url.params.get("stream") == "true"
+            return self._get_interaction(h, path.rsplit("/", 1)[-1], stream, asynchronous)
+        if path.endswith("/decisions"):
+            usage = self._interaction_usage(body)
+            self._bill(response_id, usage)
+            answers = {
+                name: {"type": "score", "score": 0.5} for name in body.get("questions") or {}
+            }
+            return h.Response(200, json={"answers": answers, "usage": usage}, headers=headers)
         return h.Response(404, json={"error": {"code": 404, "message": path}}, headers=headers)
 
     def _bill(self, response_id: str, usage: dict[str, Any] | None) -> None:
@@ -260,6 +278,121 @@ class FakeGemini:
         for piece in self._iter_sse(h, chunks):
             yield piece
 
+    # -- the Interactions API ----------------------------------------------------------------
+
+    def _interaction_usage(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Usage as the Interactions API reports it: ``10 x input items`` in, 20 out, plus
+        thoughts, cached and tool-use tokens as for generateContent."""
+        if self.omit_usage:
+            return None
+        items = body.get("input")
+        prompt = 10 * (len(items) if isinstance(items, list) and items else 1)
+        output = 20
+        usage: dict[str, Any] = {
+            "total_input_tokens": prompt,
+            "total_output_tokens": output,
+            "total_tokens": prompt + output + self.thoughts_tokens + self.tool_use_prompt_tokens,
+            "input_tokens_by_modality": [{"modality": "text", "tokens": prompt}],
+            "output_tokens_by_modality": [{"modality": "text", "tokens": output}],
+        }
+        if self.thoughts_tokens:
+            usage["total_thought_tokens"] = self.thoughts_tokens
+        if self.cached_tokens:
+            usage["total_cached_tokens"] = min(self.cached_tokens, prompt)
+        if self.tool_use_prompt_tokens:
+            usage["total_tool_use_tokens"] = self.tool_use_prompt_tokens
+        return usage
+
+    def _interaction_obj(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
+        """A finished interaction, or one asking to be continued (``continuation_hops``)."""
+        token = body.get("continuation_token")
+        done = int(str(token)[len(_TOKEN_PREFIX) :]) if token else 0
+        obj: dict[str, Any] = {
+            "id": rid,
+            "object": "interaction",
+            "status": "completed",
+            "model": body.get("model") or self.model_version,
+            "steps": [{"type": "model_output", "content": [{"type": "text", "text": self.text}]}],
+        }
+        if done < self.continuation_hops:
+            obj["status"] = "requires_continuation"
+            obj["continuation_token"] = f"{_TOKEN_PREFIX.decode()}{done + 1}"
+        usage = self._interaction_usage(body)
+        if usage is not None:
+            obj["usage"] = usage
+        return obj
+
+    def _interaction(
+        self, h: ModuleType, body: dict[str, Any], rid: str, asynchronous: bool
+    ) -> Any:
+        if body.get("background"):
+            with self._lock:
+                self._background[rid] = [body, self.background_polls]
+            running = {"id": rid, "object": "interaction", "status": "in_progress"}
+            return h.Response(200, json=running, headers={"content-type": "application/json"})
+        obj = self._interaction_obj(body, rid)
+        if body.get("stream"):
+            return self._interaction_events(h, obj, asynchronous)
+        self._bill(rid, obj.get("usage"))
+        return h.Response(200, json=obj, headers={"content-type": "application/json"})
+
+    def _get_interaction(self, h: ModuleType, rid: str, stream: bool, asynchronous: bool) -> Any:
+        with self._lock:
+            waiting = self._background.get(rid)
+            if waiting is not None and waiting[1] > 0:
+                waiting[1] -= 1
+                running = {"id": rid, "object": "interaction", "status": "in_progress"}
+                return h.Response(200, json=running, headers={"content-type": "application/json"})
+        if waiting is None:
+            return h.Response(404, json={"error": {"code": 404, "message": rid}})
+        obj = self._interaction_obj(waiting[0], rid)
+        if stream:
+            return self._interaction_events(h, obj, asynchronous)
+        self._bill(rid, obj.get("usage"))
+        return h.Response(200, json=obj, headers={"content-type": "application/json"})
+
+    def _interaction_events(self, h: ModuleType, obj: dict[str, Any], asynchronous: bool) -> Any:
+        """created, then a step whose deltas carry the running total, then completed."""
+        final = obj.get("usage")
+        created = {"id": obj["id"], "status": "in_progress", "model": obj["model"]}
+        events: list[dict[str, Any]] = [
+            {"event_type": "interaction.created", "interaction": created}
+        ]
+        events.append({"event_type": "step.start", "index": 0, "step": {"type": "model_output"}})
+        n = max(1, self.stream_chunks)
+        for i in range(n):
+            delta: dict[str, Any] = {
+                "event_type": "step.delta",
+                "index": 0,
+                "delta": {"type": "text", "text": f"{self.text} ({i + 1}/{n})"},
+            }
+            if final is not None and not self.usage_on_last_chunk_only:
+                so_far = dict(final)
+                out = -(-int(final["total_output_tokens"]) * (i + 1) // n)
+                so_far["total_output_tokens"] = out
+                so_far["total_tokens"] = final["total_tokens"] - final["total_output_tokens"] + out
+                delta["metadata"] = {"total_usage": so_far}
+            events.append(delta)
+        events.append({"event_type": "step.stop", "index": 0})
+        events.append({"event_type": "interaction.completed", "interaction": obj})
+        pieces = self._iter_events(h, obj["id"], events)
+        sse = {"content-type": "text/event-stream"}
+        if asynchronous:
+            return h.Response(200, content=_aiter(pieces), headers=sse)
+        return h.Response(200, content=pieces, headers=sse)
+
+    def _iter_events(
+        self, h: ModuleType, rid: str, events: list[dict[str, Any]]
+    ) -> Iterator[bytes]:
+        for i, event in enumerate(events):
+            if self.fail_stream_after is not None and i >= self.fail_stream_after:
+                raise h.ReadError("fake connection lost mid-stream")
+            usage = event.get("metadata", {}).get("total_usage") or event.get(
+                "interaction", {}
+            ).get("usage")
+            self._bill(rid, usage)
+            yield f"data: {json.dumps(event)}\n\n".encode()
+
     def _embed(self, path: str, body: dict[str, Any], response_id: str) -> dict[str, Any]:
         values = [0.1, 0.2, 0.3]
         if path.endswith(":predict"):  # Vertex text-embedding models: per-instance statistics
@@ -282,6 +415,11 @@ class FakeGemini:
             answer["usageMetadata"] = usage
             self._bill(response_id, usage)
         return answer
+
+
+async def _aiter(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 def fake_genai_client(
