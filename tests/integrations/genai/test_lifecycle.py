@@ -264,14 +264,21 @@ def test_counts_the_same_on_legacy_httpx() -> None:
 
 
 def test_demo_makes_one_record_per_request(instrumented: Any, records: Any) -> None:
-    """The offline Gemini demo: generate, stream, embed, and a two-request tool-calling chat."""
+    """The offline Gemini demo: generate, stream, embed, a two-request tool-calling chat, and
+    an interaction where the SDK has the Interactions API."""
+    from google import genai
+
     from ai_tokentrace import _demo_genai
 
     _demo_genai.run(live=False)
     recs = records()
-    assert [r.operation for r in recs] == ["generate_content"] * 2 + ["embed_content"] + [
-        "generate_content"
-    ] * 2
+    interactions = ["interactions"] if hasattr(genai.Client, "interactions") else []
+    assert [r.operation for r in recs] == [
+        *["generate_content"] * 2,
+        "embed_content",
+        *["generate_content"] * 2,
+        *interactions,
+    ]
     assert {r.trace_name for r in recs} == {"demo.gemini"}
 
 
