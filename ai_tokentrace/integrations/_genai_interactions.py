@@ -1,8 +1,9 @@
-"""google-genai's Interactions API and decisions: one record per HTTP round trip.
+"""google-genai's Interactions API, decisions and voices: one record per HTTP round trip.
 
 These calls do not go through ``Models``: the SDK sends them with a generated client of its own
 (``google.genai._gaos``), on the same httpx client. The hooks sit on the generated
-``Interactions.create`` / ``get`` and ``Decisions.create`` and their async twins. The public
+``Interactions.create`` / ``get``, ``Decisions.create`` and ``Voices.create`` and their async
+twins. The public
 ``client.interactions.create`` subclasses the generated class and sends one request per hop of
 its automatic continuation through ``super().create``, so each round trip is seen once and the
 records add up to what was billed (the public result sums the hops' usage: counting it would
@@ -36,6 +37,7 @@ from ._base import PatchTarget, Wrapper
 __all__ = [
     "DECISIONS",
     "INTERACTIONS",
+    "VOICES",
     "extract",
     "raw_usage",
     "snapshot",
@@ -44,6 +46,7 @@ __all__ = [
 
 INTERACTIONS = "interactions"
 DECISIONS = "decisions"
+VOICES = "voices"  # a custom voice designed from a prompt: billed in tokens
 _GEMINI = "gcp.gemini"
 _VERTEX = "gcp.vertex_ai"
 _GAOS = "google.genai._gaos"
@@ -493,6 +496,7 @@ def targets() -> list[PatchTarget]:
     for module, cls, operation in (
         (f"{_GAOS}.interactions", "Interactions", INTERACTIONS),
         (f"{_GAOS}.decisions", "Decisions", DECISIONS),
+        (f"{_GAOS}.voices", "Voices", VOICES),
     ):
         for prefix, is_async in (("", False), ("Async", True)):
             hook = _creator(operation, is_async)

@@ -783,6 +783,15 @@ def _first_present(cls: Any, names: Sequence[str]) -> str | None:
     return None
 
 
+# Decorator-only mode: the generated client's results, by class name -> their operation's name
+# in ``_genai_interactions``
+_GENERATED_KINDS = {
+    "Interaction": "INTERACTIONS",
+    "CreateDecisionResponse": "DECISIONS",
+    "VoiceOutput": "VOICES",
+}
+
+
 class GenaiIntegration:
     """The google-genai adapter (see the module docstring for where it hooks and why)."""
 
@@ -847,13 +856,13 @@ class GenaiIntegration:
 
     def capture_returned(self, obj: object) -> bool:
         """Decorator-only mode: a returned GenerateContentResponse / EmbedContentResponse, or
-        an Interaction / CreateDecisionResponse (a Gemini API one: the object names no
-        provider)."""
+        an Interaction / CreateDecisionResponse / VoiceOutput (a Gemini API one: the object
+        names no provider)."""
         kind = type(obj).__name__
-        if kind in ("Interaction", "CreateDecisionResponse"):
+        if kind in _GENERATED_KINDS:
             from . import _genai_interactions as gi
 
-            operation = gi.INTERACTIONS if kind == "Interaction" else gi.DECISIONS
+            operation = getattr(gi, _GENERATED_KINDS[kind])
             try:
                 detached = gi.snapshot(getattr(obj, "usage", None)), None, None
                 model = getattr(obj, "model", None) or getattr(obj, "agent", None)

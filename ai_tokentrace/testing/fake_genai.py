@@ -5,7 +5,7 @@
 calling, automatic continuation, streaming, chats) runs for real. The fake answers
 ``generateContent``, ``streamGenerateContent`` (SSE), ``embedContent``, ``batchEmbedContents``,
 ``predict`` and ``countTokens``, and the Interactions API (``interactions``: plain, streamed,
-continued, in the background, and ``get``) and ``decisions``, with realistic usage (thinking,
+continued, in the background, and ``get``), ``decisions`` and ``voices``, with realistic usage (thinking,
 cached and tool-use prompt tokens), and keeps a ledger of what it "billed"
 (:attr:`FakeGemini.billed`) so tests can check that the records add up.
 
@@ -147,6 +147,16 @@ class FakeGemini:
         if "/interactions/" in path and request.method == "GET":
             stream = request.url.params.get("stream") == "true"
             return self._get_interaction(h, path.rsplit("/", 1)[-1], stream, asynchronous)
+        if path.endswith("/voices") and request.method == "POST":
+            usage = self._interaction_usage({"input": body.get("voice")})
+            self._bill(response_id, usage)
+            voice = {
+                "type": "VOICE_TYPE_PROMPTED",
+                "id": f"voice-{response_id}" if body.get("store") else None,
+                "model": self.model_version,
+                "usage": usage,
+            }
+            return h.Response(200, json=voice, headers=headers)
         if path.endswith("/decisions"):
             usage = self._interaction_usage(body)
             self._bill(response_id, usage)

@@ -344,6 +344,27 @@ async def test_decisions_counted_once_with_the_model_asked_for(
     assert (rec.input_tokens, rec.output_tokens, rec.total_tokens) == (10, 26, 36)
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_voice_designed_from_a_prompt_is_counted_once(
+    kind: str, fake: FakeGemini, records: Any
+) -> None:
+    """voices.create names no model in the request: the record has the one that answered."""
+    client = fake_genai_client(fake)
+    voice = {"type": "VOICE_TYPE_PROMPTED", "prompted": {"input": "a calm, low voice"}}
+    if kind == "sync":
+        got = client.voices.create(voice=voice, store=True)
+    else:
+        got = await client.aio.voices.create(voice=voice, store=True)
+    [rec] = records()
+    assert (rec.operation, rec.model, rec.response_model, rec.response_id) == (
+        "voices",
+        None,
+        fake.model_version,
+        got.id,
+    )
+    assert rec.total_tokens == fake.billed_total == 36
+
+
 async def test_fifty_concurrent_async_interactions_give_fifty_records(
     fake: FakeGemini, records: Any
 ) -> None:
@@ -366,35 +387,41 @@ async def test_the_scope_of_the_call_is_on_its_records(fake: FakeGemini, records
     assert [(r.trace_name, r.user_id) for r in recs] == [("judge", "u1")] * 2
 
 
-def test_decorator_only_mode_counts_a_returned_interaction(memory: Any, records: Any) -> None:
+@pytest.mark.parametrize("operation", ["interactions", "decisions", "voices"])
+def test_decorator_only_mode_counts_a_returned_result(
+    memory: Any, records: Any, operation: str
+) -> None:
     ai_tokentrace.uninstrument()
+    client = fake_genai_client()
+    call = {
+        "interactions": lambda: client.interactions.create(model=MODEL, input="Hi"),
+        "decisions": lambda: client.decisions.create(model=MODEL, input="Hi", questions={}),
+        "voices": lambda: client.voices.create(voice={"type": "VOICE_TYPE_PROMPTED"}),
+    }[operation]
 
     @ai_tokentrace.trace_tokens("ask")
     def ask() -> Any:
-        return fake_genai_client().interactions.create(model=MODEL, input="Hi")
+        return call()
 
     ask()
     [rec] = records()
-    assert (rec.operation, rec.model, rec.trace_name, rec.total_tokens) == (
-        "interactions",
-        MODEL,
-        "ask",
-        36,
-    )
+    assert (rec.operation, rec.trace_name, rec.total_tokens) == (operation, "ask", 36)
 
 
 def test_uninstrument_restores_the_generated_methods() -> None:
-    from google.genai._gaos import decisions, interactions
+    from google.genai._gaos import decisions, interactions, voices
 
-    assert getattr(interactions.Interactions.create, "__wrapped__", None) is not None
-    ai_tokentrace.uninstrument()
-    for cls in (
+    classes = [
         interactions.Interactions,
         interactions.AsyncInteractions,
         decisions.Decisions,
         decisions.AsyncDecisions,
-    ):
-        assert not hasattr(cls.create, "__wrapped__")
+        voices.Voices,
+        voices.AsyncVoices,
+    ]
+    assert all(hasattr(cls.create, "__wrapped__") for cls in classes)
+    ai_tokentrace.uninstrument()
+    assert not any(hasattr(cls.create, "__wrapped__") for cls in classes)
 
 
 def test_instrument_does_not_import_the_interactions_client_until_the_sdk_does() -> None:
