@@ -28,7 +28,8 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .._capture import Extraction, before_call, emit, now
+from .. import _capture, _scope
+from .._capture import Capture, Extraction, before_call, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
@@ -95,16 +96,24 @@ def _str(value: Any) -> str | None:
 
 
 def snapshot(usage: Any) -> dict[str, Any] | None:
-    """A ``Usage`` (object or dict) as plain values, read on the caller's thread: automatic
-    continuation sums later hops into the object the caller gets, so a record reading it on
-    the loop could count them twice. Never raises on odd objects."""
+    """A ``Usage`` (object or dict) as plain values, read on the caller's thread, so the
+    SDK's objects are not kept until the loop takes the record (see ``_capture``: held, they
+    age into the collector's old generations). Never raises on odd objects."""
     if usage is None:
         return None
-    fields: dict[str, Any] = {name: _get(usage, name) for name in _COUNTS}
+    values = usage if type(usage) is dict else getattr(usage, "__dict__", None)
+    if type(values) is dict:  # the SDK's model: its field dict, copied (a C call)
+        fields = values.copy()
+    else:
+        fields = {name: _get(usage, name) for name in (*_COUNTS, *_LISTS)}
     for name, (label, count) in _LISTS.items():
-        items = _get(usage, name)
-        if isinstance(items, (list, tuple)) and items:
-            fields[name] = tuple((_label(_get(i, label)), _get(i, count)) for i in items)
+        items = fields.get(name)
+        if items:
+            fields[name] = (
+                tuple((_label(_get(i, label)), _get(i, count)) for i in items)
+                if isinstance(items, (list, tuple))
+                else None
+            )
     return fields
 
 
@@ -138,8 +147,11 @@ Detached = tuple["dict[str, Any] | None", "str | None", "str | None"]
 
 
 def _detach(obj: Any) -> Detached:
-    model = _get(obj, "model") or _get(obj, "agent")
-    return snapshot(_get(obj, "usage")), _str(model), _str(_get(obj, "id"))
+    values = getattr(obj, "__dict__", None)
+    if type(values) is not dict:  # a dict, or an odd object
+        values = {name: _get(obj, name) for name in ("usage", "model", "agent", "id")}
+    model = values.get("model") or values.get("agent")
+    return snapshot(values.get("usage")), _str(model), _str(values.get("id"))
 
 
 def extract(detached: Any) -> Extraction:
@@ -286,20 +298,36 @@ def _count(hop: _Hop, result: Any, pending_id: str | None) -> None:
 
 
 def _emit(hop: _Hop, detached: Detached, status: str, error: str | None, streamed: bool) -> None:
+    """Hand the record's numbers off as a snapshot: the Capture is built on the loop (at once
+    only while a budget settles calls as they happen: ``_capture.submit_snapshot``)."""
+    item = (_capture_of, hop, detached, _capture.perf_clock(), status, error, streamed)
+    _capture.submit_snapshot(item, hop[4])
+
+
+def _capture_of(item: tuple[Any, ...]) -> Capture:
+    """The Capture for :func:`_emit`'s snapshot."""
+    _, hop, (fields, response_model, response_id), ended, status, error, streamed = item
     provider, operation, model, started, scope = hop
-    emit(
+    return _capture.snapshot_capture(
         provider,
         operation,
         model,
-        detached,
-        extract,
+        fields,
+        _extract_fields,
         started,
-        streamed=streamed,
-        status=status,
-        error_type=error,
-        usage_available=detached[0] is not None,
-        scope=scope,
+        ended,
+        _scope.default_scope if scope is None else scope,
+        streamed,
+        status,
+        response_model,
+        response_id,
+        None,
+        error,
     )
+
+
+def _extract_fields(fields: Any) -> Extraction:
+    return raw_usage(fields), None, None
 
 
 def _hook_parse(hop: _Hop, raw: Any, pending_id: str | None) -> None:

@@ -445,3 +445,24 @@ print(len(memory.records))
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["False", "1"]
+
+
+def test_odd_usage_reads_as_what_it_says_and_never_raises() -> None:
+    """None counts, a list that is not one, items without a label, extra fields: the snapshot
+    keeps what it can and the record's normaliser counts the rest as 0."""
+    from ai_tokentrace.integrations._genai_interactions import raw_usage, snapshot
+
+    assert snapshot(None) is None
+    fields = snapshot(
+        {
+            "total_input_tokens": None,
+            "total_output_tokens": 5,
+            "input_tokens_by_modality": "odd",
+            "output_tokens_by_modality": [{"tokens": 2}, {"modality": "text", "tokens": 3}],
+            "something_new": 1,
+        }
+    )
+    assert fields is not None
+    raw = raw_usage(fields)
+    assert (raw.prompt, raw.completion, raw.total) == (None, 5, None)
+    assert raw.details == {"output_tokens_by_modality": {"UNSPECIFIED": 2, "text": 3}}
