@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from ._internal import logger
 from ._record import TokenUsageRecord
@@ -51,22 +51,65 @@ _PROVIDER_IDS: dict[str, tuple[str, ...]] = {
 Rate: TypeAlias = "float | tuple[float, tuple[tuple[int, float], ...]]"
 
 
+class ModalTokens(NamedTuple):
+    """The tokens of a call priced apart from text where a model has rates for them: each a
+    part of its bucket (``input_audio`` of the input, cached audio included; ``cached_audio``
+    of the cached input; ``output_*`` of the output), as genai-prices counts them."""
+
+    input_audio: int = 0
+    cached_audio: int = 0
+    input_image: int = 0
+    cache_write: int = 0
+    output_audio: int = 0
+    output_image: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class ModelRates:
-    """USD per token for each bucket (``None``: not priced apart, falls back as documented)."""
+    """USD per token for each bucket (``None``: not priced apart, falls back as documented).
+
+    Audio, image and cache-write tokens are priced at their own rates where the table has them
+    (an audio token costs three to eight times a text one), else as the text of their bucket."""
 
     input: Rate
     output: Rate
     cached_input: Rate | None = None
     reasoning: Rate | None = None
     per_request: float = 0.0
+    input_audio: Rate | None = None
+    cached_audio: Rate | None = None
+    input_image: Rate | None = None
+    cache_write: Rate | None = None
+    output_audio: Rate | None = None
+    output_image: Rate | None = None
     tiered: bool = field(init=False, default=False, compare=False)
+    modal: bool = field(init=False, default=False, compare=False)  # any of the last six set
 
     def __post_init__(self) -> None:
-        rates = (self.input, self.output, self.cached_input, self.reasoning)
+        modal = self._modal_rates()
+        rates = (self.input, self.output, self.cached_input, self.reasoning, *modal)
         object.__setattr__(self, "tiered", any(isinstance(r, tuple) for r in rates))
+        object.__setattr__(self, "modal", any(r is not None for r in modal))
 
-    def cost(self, input_tokens: int, output_tokens: int, cached: int, reasoning: int) -> float:
+    def _modal_rates(self) -> tuple[Rate | None, ...]:
+        """In :class:`ModalTokens` order."""
+        return (
+            self.input_audio,
+            self.cached_audio,
+            self.input_image,
+            self.cache_write,
+            self.output_audio,
+            self.output_image,
+        )
+
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached: int,
+        reasoning: int,
+        modal: ModalTokens | None = None,
+    ) -> float:
         """Price one call; tiers follow genai-prices (crossing a threshold reprices every token)."""
         if self.tiered:
             ri = _tier(self.input, input_tokens)
@@ -85,7 +128,50 @@ class ModelRates:
             + reasoning * rr
             + self.per_request
         )
+        if modal is not None and self.modal:
+            cost += self._modal_extra(
+                input_tokens, output_tokens, cached, reasoning, modal, ri, rc, ro
+            )
         return round(cost, 12)
+
+    def _modal_extra(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached: int,
+        reasoning: int,
+        modal: ModalTokens,
+        ri: float,
+        rc: float,
+        ro: float,
+    ) -> float:
+        """What the audio, image and cache-write tokens cost over the text price :meth:`cost`
+        charged them. Each count is held to what is left of its bucket, so odd counts never
+        price a token twice."""
+        rates = [None if r is None else _tier(r, input_tokens) for r in self._modal_rates()]
+        r_in_audio, r_cached_audio, r_in_image, r_write, r_out_audio, r_out_image = rates
+        extra = 0.0
+        cached_left = max(cached, 0)
+        cached_audio = min(max(modal.cached_audio, 0), cached_left)
+        if r_cached_audio is not None:
+            extra += cached_audio * (r_cached_audio - rc)
+        room = max(input_tokens - cached, 0)  # the uncached input
+        for count, rate in (
+            (modal.input_audio - cached_audio, r_in_audio),
+            (modal.input_image, r_in_image),
+            (modal.cache_write, r_write),
+        ):
+            n = min(max(count, 0), room)
+            room -= n
+            if rate is not None:
+                extra += n * (rate - ri)
+        room = max(output_tokens - reasoning, 0)
+        for count, rate in ((modal.output_audio, r_out_audio), (modal.output_image, r_out_image)):
+            n = min(max(count, 0), room)
+            room -= n
+            if rate is not None:
+                extra += n * (rate - ro)
+        return extra
 
     def per_mtok(self) -> dict[str, Any]:
         """The rates as USD per million tokens (tiers shown as ``{"base": .., "tiers": [...]}``)."""
@@ -103,13 +189,17 @@ class ModelRates:
                 ],
             }
 
-        return {
+        shown = {
             "input": show(self.input),
             "cached_input": show(self.cached_input),
             "output": show(self.output),
             "reasoning": show(self.reasoning),
             "per_request": self.per_request,
         }
+        for name, rate in zip(ModalTokens._fields, self._modal_rates(), strict=True):
+            if rate is not None:
+                shown[name] = show(rate)
+        return shown
 
 
 def _tier(rate: Rate, input_tokens: int) -> float:
@@ -256,9 +346,62 @@ def price_record(record: TokenUsageRecord) -> tuple[float | None, str | None]:
             record.output_tokens,
             record.cached_input_tokens,
             record.reasoning_tokens,
+            modal_tokens(record.usage_details) if rates.modal else None,
         ),
         entry.source,
     )
+
+
+# usage_details keys holding a {modality: tokens} breakdown -> the bucket it breaks down
+# (Gemini's usage_metadata, the Interactions API's usage)
+_BREAKDOWNS = {
+    "prompt_tokens_details": "input",
+    "input_tokens_by_modality": "input",
+    "cache_tokens_details": "cached",
+    "cached_tokens_by_modality": "cached",
+    "candidates_tokens_details": "output",
+    "response_tokens_details": "output",
+    "output_tokens_by_modality": "output",
+}
+
+
+# (bucket, modality as the breakdown names it, lower-cased) -> ModalTokens field
+_MODAL_NAMES = {
+    ("input", "audio"): "input_audio",
+    ("input", "image"): "input_image",
+    ("cached", "audio"): "cached_audio",
+    ("output", "audio"): "output_audio",
+    ("output", "image"): "output_image",
+}
+
+
+def modal_tokens(details: Mapping[str, Any]) -> ModalTokens | None:
+    """The audio, image and cache-write tokens a record's ``usage_details`` name (OpenAI's
+    ``input_audio_tokens`` and the like; Gemini's per-modality breakdowns), or None."""
+    if not details:
+        return None
+    counts = {
+        "input_audio": _count(details.get("input_audio_tokens")),
+        "cached_audio": 0,
+        "input_image": _count(details.get("input_image_tokens")),
+        "cache_write": _count(details.get("cache_write_tokens")),
+        "output_audio": _count(details.get("output_audio_tokens")),
+        "output_image": _count(details.get("output_image_tokens")),
+    }
+    for key, bucket in _BREAKDOWNS.items():
+        breakdown = details.get(key)
+        if isinstance(breakdown, Mapping):
+            for label, n in breakdown.items():
+                name = _MODAL_NAMES.get((bucket, str(label).lower()))
+                if name is not None:
+                    counts[name] += _count(n)
+    if not any(counts.values()):
+        return None
+    return ModalTokens(**counts)
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
 _MISSING: Any = object()
@@ -407,6 +550,12 @@ def _compile_price(price: Any) -> ModelRates | None:
         cached_input=_rate(d.get("cache_read_mtok")),
         reasoning=_rate(d.get("output_reasoning_mtok")),
         per_request=float(per_k) / 1000.0 if per_k is not None else 0.0,
+        input_audio=_rate(d.get("input_audio_mtok")),
+        cached_audio=_rate(d.get("cache_audio_read_mtok")),
+        input_image=_rate(d.get("input_image_mtok")),
+        cache_write=_rate(d.get("cache_write_mtok")),
+        output_audio=_rate(d.get("output_audio_mtok")),
+        output_image=_rate(d.get("output_image_mtok")),
     )
 
 

@@ -108,6 +108,109 @@ def test_fast_path_matches_genai_prices_calc_price(
     assert got == pytest.approx(float(want.total_price), rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("provider", "gp_provider", "model", "counts", "details", "modal"),
+    [
+        (  # a realtime call: audio in and out at $32 and $64/M, text at $4 and $16/M
+            "openai",
+            "openai",
+            "gpt-realtime",
+            (1000, 300, 0, 0),
+            {"input_audio_tokens": 400, "output_audio_tokens": 200},
+            {"input_audio_tokens": 400, "output_audio_tokens": 200},
+        ),
+        (  # a transcription: its input is audio ($6/M, text $2.5/M)
+            "openai",
+            "openai",
+            "gpt-4o-transcribe",
+            (70, 12, 0, 0),
+            {"input_audio_tokens": 70},
+            {"input_audio_tokens": 70},
+        ),
+        (  # image input at $10/M, text at $5/M
+            "openai",
+            "openai",
+            "gpt-image-1",
+            (1000, 10, 0, 0),
+            {"input_image_tokens": 500},
+            {"input_image_tokens": 500},
+        ),
+        (  # Gemini audio, some of it cached: $1/M audio, $0.10/M cached audio
+            "gcp.gemini",
+            "google",
+            "gemini-2.5-flash",
+            (1000, 300, 300, 0),
+            {
+                "prompt_tokens_details": {"TEXT": 600, "AUDIO": 400},
+                "cache_tokens_details": {"TEXT": 200, "AUDIO": 100},
+            },
+            {"input_audio_tokens": 400, "cache_audio_read_tokens": 100},
+        ),
+        (  # Gemini image output at $30/M, text output at $2.50/M
+            "gcp.gemini",
+            "google",
+            "gemini-2.5-flash-image",
+            (100, 1300, 0, 0),
+            {"candidates_tokens_details": {"IMAGE": 1290, "TEXT": 10}},
+            {"output_image_tokens": 1290},
+        ),
+        (  # the Interactions API's breakdowns say the same
+            "gcp.gemini",
+            "google",
+            "gemini-2.5-flash",
+            (1000, 300, 0, 0),
+            {"input_tokens_by_modality": {"text": 600, "audio": 400}},
+            {"input_audio_tokens": 400},
+        ),
+    ],
+)
+def test_audio_and_image_tokens_are_charged_at_their_own_rates(
+    provider: str,
+    gp_provider: str,
+    model: str,
+    counts: tuple[int, int, int, int],
+    details: dict[str, object],
+    modal: dict[str, int],
+) -> None:
+    """As genai-prices' own calculation charges them, from what the records' usage_details
+    say (OpenAI's counts, Gemini's per-modality breakdowns)."""
+    from genai_prices import Usage, calc_price
+
+    i, o, c, r = counts
+    usage = Usage(
+        input_tokens=i, output_tokens=o, cache_read_tokens=c, output_reasoning_tokens=r, **modal
+    )
+    want = calc_price(usage, model, provider_id=gp_provider, genai_request_timestamp=WHEN)
+    got = cost_of(rec(model, i, o, c, r, provider=provider, usage_details=details))
+    text_only = cost_of(rec(model, i, o, c, r, provider=provider))
+    assert got == pytest.approx(float(want.total_price), rel=1e-9)
+    assert got != pytest.approx(text_only)
+
+
+def test_audio_tokens_of_a_model_without_audio_rates_cost_what_text_does() -> None:
+    plain = cost_of(rec("gpt-4o-mini", 1000, 100))
+    assert cost_of(rec("gpt-4o-mini", 1000, 100, usage_details={"input_audio_tokens": 400})) == (
+        plain
+    )
+
+
+def test_odd_modal_counts_never_price_a_token_twice_or_below_zero() -> None:
+    """More audio than input, negative or non-numeric counts: held to their bucket."""
+    all_audio = cost_of(rec("gpt-realtime", 100, 0, usage_details={"input_audio_tokens": 100}))
+    assert all_audio == pytest.approx(100 * 32e-6)
+    for odd in (1_000_000, -5, "many", True, None):
+        got = cost_of(rec("gpt-realtime", 100, 0, usage_details={"input_audio_tokens": odd}))
+        assert got in (pytest.approx(all_audio), pytest.approx(100 * 4e-6))
+
+
+def test_lookup_shows_the_audio_rates_a_model_has() -> None:
+    rates = pricing.lookup("gpt-realtime", provider="openai")
+    assert rates is not None
+    shown = rates.rates.per_mtok()
+    assert (shown["input_audio"], shown["output_audio"]) == (pytest.approx(32), pytest.approx(64))
+    assert "input_audio" not in pricing.lookup("gpt-4o-mini").rates.per_mtok()  # type: ignore[union-attr]
+
+
 def test_unknown_model_is_unpriced_not_zero() -> None:
     """A model no table knows gets cost_usd=None and no source, never 0."""
     assert price_record(rec("acme-llm-unreleased", 100, 10)) == (None, None)

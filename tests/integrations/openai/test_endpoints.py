@@ -201,6 +201,7 @@ async def test_transcription_token_usage(api: Api, records) -> None:
         12,
     )
     assert rec.usage_details["input_audio_tokens"] == 70
+    assert rec.cost_usd == pytest.approx(70 * 6e-6 + 12 * 10e-6)  # audio in at its own rate
 
 
 async def test_transcription_duration_usage_kept_as_seconds(api: Api, records) -> None:
