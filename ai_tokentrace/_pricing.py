@@ -377,12 +377,13 @@ _MODAL_NAMES = {
 
 def modal_tokens(details: Mapping[str, Any]) -> ModalTokens | None:
     """The audio, image and cache-write tokens a record's ``usage_details`` name (OpenAI's
-    ``input_audio_tokens`` and the like; Gemini's per-modality breakdowns), or None."""
+    ``input_audio_tokens``, ``cached_audio_tokens`` and the like; Gemini's per-modality
+    breakdowns), or None."""
     if not details:
         return None
     counts = {
         "input_audio": _count(details.get("input_audio_tokens")),
-        "cached_audio": 0,
+        "cached_audio": _count(details.get("cached_audio_tokens")),
         "input_image": _count(details.get("input_image_tokens")),
         "cache_write": _count(details.get("cache_write_tokens")),
         "output_audio": _count(details.get("output_audio_tokens")),

@@ -1302,6 +1302,9 @@ class OpenAIIntegration:
             )
         except (ImportError, AttributeError):
             ok = False
+        from . import _openai_websocket  # Realtime and Responses websockets (their module)
+
+        sockets = _openai_websocket.targets()
         if ok:
             return [
                 PatchTarget(
@@ -1321,9 +1324,10 @@ class OpenAIIntegration:
                     direct=_adirect_request,
                 ),
                 *_STREAM_CLOSE,
+                *sockets,
             ]
         logger.warning("ai-tokentrace: openai client request() not found; patching public methods")
-        return [*_fallback_targets(), *_STREAM_CLOSE]
+        return [*_fallback_targets(), *_STREAM_CLOSE, *sockets]
 
     def capture_returned(self, obj: object) -> bool:
         op = None
