@@ -98,6 +98,38 @@ _DONE = b"data: [DONE]\n\n"
 _MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 
+def _headers(content_type: str) -> list[tuple[str, str]]:
+    """The headers OpenAI answers a chat request with (25, the request id 17th), as the SDK
+    and our stream end read them: two bare headers made the id's read look cheaper than it is."""
+    return [
+        ("date", "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ("content-type", content_type),
+        ("transfer-encoding", "chunked"),
+        ("connection", "keep-alive"),
+        ("access-control-expose-headers", "X-Request-ID"),
+        ("openai-organization", "org-bench"),
+        ("openai-processing-ms", "312"),
+        ("openai-project", "proj_bench"),
+        ("openai-version", "2020-10-01"),
+        ("x-envoy-upstream-service-time", "316"),
+        ("x-ratelimit-limit-requests", "30000"),
+        ("x-ratelimit-limit-tokens", "150000000"),
+        ("x-ratelimit-remaining-requests", "29999"),
+        ("x-ratelimit-remaining-tokens", "149999990"),
+        ("x-ratelimit-reset-requests", "2ms"),
+        ("x-ratelimit-reset-tokens", "0s"),
+        ("x-request-id", "req_bench"),
+        ("x-openai-proxy-wasm", "v0.1"),
+        ("cf-cache-status", "DYNAMIC"),
+        ("set-cookie", "__cf_bm=bench; path=/; domain=.api.openai.com; HttpOnly; Secure"),
+        ("strict-transport-security", "max-age=31536000; includeSubDomains; preload"),
+        ("x-content-type-options", "nosniff"),
+        ("server", "cloudflare"),
+        ("cf-ray", "8f0000000000bench-SJC"),
+        ("alt-svc", 'h3=":443"; ma=86400'),
+    ]
+
+
 def _events(body: bytes) -> list[bytes]:
     return [event + b"\n\n" for event in body.split(b"\n\n") if event]
 
@@ -107,8 +139,8 @@ def _handler(hx: Any, by_event: bool = False) -> Callable[[Any], Any]:
     that flushes each event (the mock transport otherwise hands the whole body over at once)."""
     from ai_tokentrace.testing.fake_openai import _event_by_event
 
-    json_headers = {"content-type": "application/json", "x-request-id": "req_bench"}
-    sse_headers = {"content-type": "text/event-stream", "x-request-id": "req_bench"}
+    json_headers = _headers("application/json")
+    sse_headers = _headers("text/event-stream; charset=utf-8")
     asked, plain = _STREAM_USAGE + _USAGE_CHUNK + _DONE, _STREAM + _DONE
     reads = {asked: _events(asked), plain: _events(plain)}
 
