@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Integration", "PatchTarget", "Wrapper"]
+__all__ = ["Integration", "PatchTarget", "Wrapper", "field_of"]
 
 # wrapt's wrapper signature: (wrapped, instance, args, kwargs) -> result.
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -66,3 +66,13 @@ class Integration(Protocol):
         not instrumented (instrumented calls are counted where they happen).
         """
         ...
+
+
+def field_of(obj: Any, name: str) -> Any:
+    """Attribute or key ``name`` of an SDK object or its JSON (None when absent, or when
+    ``obj`` is None): the SDKs build their models without validation, so any may be a dict."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)

@@ -29,11 +29,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from .. import _capture, _scope
-from .._capture import Capture, Extraction, before_call, now
+from .._capture import Capture, Extraction, before_call, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
 from ._base import PatchTarget, Wrapper
+from ._base import field_of as _get
 
 __all__ = [
     "DECISIONS",
@@ -77,22 +78,10 @@ _MAX_PENDING = 10_000
 
 
 # -- pure functions: a Usage read now, and made into RawUsage on the loop ------------------------
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if type(obj) is dict:
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def _label(value: Any) -> str:
     if value is None:
         return "UNSPECIFIED"
     return str(getattr(value, "value", value))
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def snapshot(usage: Any) -> dict[str, Any] | None:
@@ -151,7 +140,7 @@ def _detach(obj: Any) -> Detached:
     if type(values) is not dict:  # a dict, or an odd object
         values = {name: _get(obj, name) for name in ("usage", "model", "agent", "id")}
     model = values.get("model") or values.get("agent")
-    return snapshot(values.get("usage")), _str(model), _str(values.get("id"))
+    return snapshot(values.get("usage")), nonempty_str(model), nonempty_str(values.get("id"))
 
 
 def extract(detached: Any) -> Extraction:
@@ -395,7 +384,7 @@ class _StreamState:
                 self.error = str(_get(interaction, "status"))
             return
         elif kind == "interaction.created":
-            self.rid = _str(_get(_get(event, "interaction"), "id")) or self.rid
+            self.rid = nonempty_str(_get(_get(event, "interaction"), "id")) or self.rid
             return
         elif kind == "error":
             code = _get(_get(event, "error"), "code")

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._capture import Extraction, Extractor, nonempty_str
 from .._record import RawUsage
+from ._base import field_of as _get
 
 __all__ = [
     "EXTRACTORS",
@@ -35,15 +36,6 @@ __all__ = [
     "snap_embeddings",
     "snap_responses",
 ]
-
-
-def _get(obj: Any, name: str) -> Any:
-    """Attribute or key ``name`` of ``obj`` (None when absent or when ``obj`` is None)."""
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _put(details: dict[str, Any], key: str, value: Any) -> None:

@@ -18,10 +18,11 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from .._capture import Extraction, emit, now
+from .._capture import Extraction, emit, nonempty_str, now
 from .._internal import internal_error
 from .._record import RawUsage
 from ._base import PatchTarget
+from ._base import field_of as _get
 
 __all__ = ["REALTIME", "extract_realtime", "snapshot_realtime", "targets"]
 
@@ -50,18 +51,6 @@ _WATCHED = frozenset(
         *_RESPONSE_ENDS,
     }
 )
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if type(obj) is dict:
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 # -- pure functions: a Realtime response's usage, read now, and made into RawUsage on the loop --
@@ -179,17 +168,19 @@ def _parse_event(
 def _notice(state: _Connection, kind: str, event: Any) -> None:
     if kind == "session.created" or kind == "session.updated":
         session = _get(event, "session")
-        state.session_model = _str(_get(session, "model")) or state.session_model
+        state.session_model = nonempty_str(_get(session, "model")) or state.session_model
         transcription = _get(_get(_get(session, "audio"), "input"), "transcription") or _get(
             session, "input_audio_transcription"
         )
-        state.transcription_model = _str(_get(transcription, "model")) or state.transcription_model
+        state.transcription_model = (
+            nonempty_str(_get(transcription, "model")) or state.transcription_model
+        )
         return
     if kind == _TRANSCRIBED:
         _transcribed(state, event)
         return
     response = _get(event, "response")
-    rid = _str(_get(response, "id"))
+    rid = nonempty_str(_get(response, "id"))
     if kind == "response.created":
         if rid is not None:
             if len(state.started) >= _MAX_SEEN:
@@ -210,7 +201,9 @@ def _realtime_done(state: _Connection, response: Any, rid: str | None, started: 
     error = None
     if status == "error":
         details = _get(_get(response, "status_details"), "error")
-        error = _str(_get(details, "type")) or _str(_get(details, "code")) or "failed"
+        error = (
+            nonempty_str(_get(details, "type")) or nonempty_str(_get(details, "code")) or "failed"
+        )
     snap = snapshot_realtime(_get(response, "usage"))
     emit(
         state.provider,
