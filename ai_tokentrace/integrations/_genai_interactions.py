@@ -40,6 +40,7 @@ __all__ = [
     "DECISIONS",
     "INTERACTIONS",
     "VOICES",
+    "detach",
     "extract",
     "raw_usage",
     "snapshot",
@@ -135,7 +136,8 @@ def raw_usage(fields: dict[str, Any]) -> RawUsage:
 Detached = tuple["dict[str, Any] | None", "str | None", "str | None"]
 
 
-def _detach(obj: Any) -> Detached:
+def detach(obj: Any) -> Detached:
+    """An interaction, decision or voice (or its JSON) as what its record needs."""
     values = getattr(obj, "__dict__", None)
     if type(values) is not dict:  # a dict, or an odd object
         values = {name: _get(obj, name) for name in ("usage", "model", "agent", "id")}
@@ -273,7 +275,7 @@ def _finish(hop: _Hop, result: Any, pending_id: str | None) -> None:
 
 def _count(hop: _Hop, result: Any, pending_id: str | None) -> None:
     """A parsed interaction or decision."""
-    detached = _detach(result)
+    detached = detach(result)
     status = _get(result, "status")
     if detached[0] is None and status in _PENDING_STATUSES:
         if pending_id is None and detached[2] is not None:  # a background one: later, by id
@@ -379,7 +381,7 @@ class _StreamState:
             usage = _get(event, "usage")
         elif kind == "interaction.completed":
             interaction = _get(event, "interaction")
-            self.completed = _detach(interaction)
+            self.completed = detach(interaction)
             if _get(interaction, "status") in _FAILED_STATUSES:
                 self.error = str(_get(interaction, "status"))
             return

@@ -864,11 +864,8 @@ class GenaiIntegration:
 
             operation = getattr(gi, _GENERATED_KINDS[kind])
             try:
-                detached = gi.snapshot(getattr(obj, "usage", None)), None, None
-                model = getattr(obj, "model", None) or getattr(obj, "agent", None)
-                model = model if isinstance(model, str) else None
-                rid = getattr(obj, "id", None)
-                emit(GEMINI, operation, model, (detached[0], model, rid), gi.extract, now())
+                detached = gi.detach(obj)
+                emit(GEMINI, operation, detached[1], detached, gi.extract, now())
             except Exception:
                 internal_error("genai capture_returned")
             return True
