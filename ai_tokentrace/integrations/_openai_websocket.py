@@ -267,6 +267,7 @@ def targets() -> list[PatchTarget]:
     out = []
     for module, prefix in (
         ("openai.resources.realtime.realtime", "Realtime"),
+        ("openai.resources.beta.realtime.realtime", "Realtime"),  # the beta API (openai 1.x on)
         ("openai.resources.responses.responses", "Responses"),
         ("openai.resources.beta.responses.responses", "Responses"),
     ):
