@@ -109,7 +109,8 @@ def _run_gemini(live: bool, say: Any) -> None:
         )
         return
     genai_demo.run(live)
-    say("  generate, stream, embed and a chat with a tool call: done")
+    interaction = " and an interaction" if genai_demo.has_interactions() else ""
+    say(f"  generate, stream, embed, a chat with a tool call{interaction}: done")
 
 
 def summarize(records: Sequence[TokenUsageRecord], out: TextIO) -> None:

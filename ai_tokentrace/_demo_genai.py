@@ -12,7 +12,7 @@ from typing import Any
 
 from ._scope import trace_tokens
 
-__all__ = ["available", "run"]
+__all__ = ["available", "has_interactions", "run"]
 
 MODEL = "gemini-2.5-flash"
 EMBED_MODEL = "gemini-embedding-001"
@@ -25,6 +25,13 @@ def available(live: bool) -> bool:
     except ImportError:
         return False
     return not live or bool(os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY"))
+
+
+def has_interactions() -> bool:
+    """True when this google-genai has the Interactions API (2.x and later)."""
+    from google import genai
+
+    return hasattr(genai.Client, "interactions")
 
 
 def get_weather(city: str) -> str:
@@ -59,5 +66,5 @@ def run(live: bool) -> None:
             model=MODEL, config=types.GenerateContentConfig(tools=[get_weather])
         )
         chat.send_message("What is the weather in Paris?")  # two requests: two records
-        if hasattr(client, "interactions"):  # the Interactions API (google-genai 2.x and later)
+        if has_interactions():
             client.interactions.create(model=MODEL, input="Say hello in French.")
