@@ -355,7 +355,7 @@ def _ahook_parse(hop: _Hop, raw: Any, pending_id: str | None) -> None:
 
 
 # -- streams ---------------------------------------------------------------------------------
-_STATE = "_ai_tokentrace_state"  # on the SDK's stream, for its close() (see :func:`close_hook`)
+_STATE = "_ai_tokentrace_state"  # on the SDK's stream, for its close() (see :func:`_close`)
 
 
 class _StreamState:
@@ -407,8 +407,10 @@ class _StreamState:
             internal_error("genai interactions stream")
 
     def _emit(self, ended: bool, exc: BaseException | None) -> None:
-        if self.pending_id is not None and _pending.pop(self.pending_id, None) is None:
-            return  # counted by another get already
+        if self.pending_id is not None and (
+            self.completed is None or _pending.pop(self.pending_id, None) is None
+        ):
+            return  # a background one: its usage comes with a later get, or came already
         if self.completed is not None:
             detached = self.completed
             status = "error" if self.error is not None else "ok"
@@ -445,7 +447,7 @@ def _watch(hop: _Hop, stream: Any, pending_id: str | None) -> None:
     stream.generator = (
         _awatched(events, state) if hasattr(events, "__anext__") else _watched(events, state)
     )
-    try:  # noqa: SIM105 - not contextlib.suppress: nothing to add a frame for
+    try:  # noqa: SIM105 - a plain try: contextlib.suppress is an object and two frames more
         setattr(stream, _STATE, state)
     except Exception:
         pass

@@ -146,6 +146,28 @@ async def test_a_background_interaction_streamed_by_get_is_counted_once(
     assert (rec.response_id, rec.streamed, rec.status) == (created.id, True, "ok")
 
 
+async def test_a_background_interactions_stream_let_go_early_leaves_it_to_a_later_get(
+    fake: FakeGemini, records: Any
+) -> None:
+    """A get stream closed before interaction.completed: nothing yet; the next get that
+    brings the usage counts it, once."""
+    client = fake_genai_client(fake)
+    created = client.interactions.create(model=MODEL, input="Hi", background=True)
+    stream = client.interactions.get(created.id, stream=True)
+    next(iter(stream))
+    stream.close()
+    assert records() == []
+    client.interactions.get(created.id)
+    client.interactions.get(created.id)
+    [rec] = records()
+    assert (rec.response_id, rec.streamed, rec.status, rec.total_tokens) == (
+        created.id,
+        False,
+        "ok",
+        36,
+    )
+
+
 async def test_a_get_of_an_interaction_not_created_here_is_not_counted(
     fake: FakeGemini, records: Any
 ) -> None:
