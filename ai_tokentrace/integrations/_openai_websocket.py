@@ -23,6 +23,7 @@ from .._internal import internal_error
 from .._record import RawUsage
 from ._base import PatchTarget
 from ._base import field_of as _get
+from ._openai_extract import SNAPSHOT_EXTRACTORS, detach, extract_audio
 
 __all__ = ["REALTIME", "extract_realtime", "snapshot_realtime", "targets"]
 
@@ -222,8 +223,6 @@ def _realtime_done(state: _Connection, response: Any, rid: str | None, started: 
 
 
 def _responses_end(state: _Connection, kind: str, response: Any, started: Any) -> None:
-    from ._openai_extract import SNAPSHOT_EXTRACTORS, detach
-
     snap, model, rid = detach("responses", response)
     emit(
         state.provider,
@@ -242,8 +241,6 @@ def _responses_end(state: _Connection, kind: str, response: Any, started: Any) -
 
 def _transcribed(state: _Connection, event: Any) -> None:
     """The input audio's transcription, billed apart (its own model, tokens or seconds)."""
-    from ._openai_extract import extract_audio
-
     key = f"{_get(event, 'item_id')}:{_get(event, 'content_index')}"
     usage = _get(event, "usage")
     if usage is None or not state.first(key):
