@@ -13,6 +13,8 @@ import pytest
 
 import ai_tokentrace
 
+from .conftest import method
+
 websockets_server = pytest.importorskip(
     "websockets.sync.server", reason="websockets (openai[realtime]) is not installed"
 )
@@ -181,12 +183,8 @@ def test_a_realtime_response_is_one_record_with_its_audio_tokens(
     server: Server, records: Any, path: str
 ) -> None:
     """The GA Realtime API, and the beta one many applications still run."""
-    resource = _client(server)
-    for name in path.split("."):
-        resource = getattr(resource, name, None)
-    if resource is None:
-        pytest.skip(f"this openai version has no {path}")
-    with resource.connect(model="gpt-realtime") as conn:
+    connect = method(_client(server), f"{path}.connect")  # skips where the SDK has none
+    with connect(model="gpt-realtime") as conn:
         conn.response.create()
         events = _read_until(conn, "response.done")
     [rec] = records()
@@ -298,12 +296,8 @@ def test_a_realtime_response_read_in_a_scope_carries_it(server: Server, records:
 def test_a_response_over_the_responses_websocket_is_one_record(
     server: Server, records: Any, path: str
 ) -> None:
-    resource = _client(server)
-    for name in path.split("."):
-        resource = getattr(resource, name)
-    if not hasattr(resource, "connect"):
-        pytest.skip(f"this openai version has no {path}.connect")
-    with resource.connect() as conn:
+    connect = method(_client(server), f"{path}.connect")
+    with connect() as conn:
         conn.response.create(model="gpt-5", input="Hi")
         _read_until(conn, "response.completed")
     [rec] = records()
