@@ -1,6 +1,7 @@
 """google-genai (Gemini API and Vertex AI): one record per HTTP round trip.
 
-The Interactions API and decisions have a module of their own (``_genai_interactions``).
+The Interactions API, decisions and voices (``_genai_interactions``) and the Live API
+(``_genai_live``) have modules of their own.
 
 The public ``generate_content`` may send several requests (automatic function calling, automatic
 continuation) and reports only part of their usage, so the hooks sit on the SDK's private
@@ -849,9 +850,10 @@ class GenaiIntegration:
                 targets.append(
                     PatchTarget(_MODELS, target, carriers[side], enabled=_current_scope.get)
                 )
-        from . import _genai_interactions  # the Interactions API and decisions (their module)
+        from . import _genai_interactions, _genai_live  # APIs with modules of their own
 
         targets.extend(_genai_interactions.targets())
+        targets.extend(_genai_live.targets())
         return targets
 
     def capture_returned(self, obj: object) -> bool:
