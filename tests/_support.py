@@ -186,3 +186,23 @@ def needing_a_capture_at_once(
         stack.enter_context(suppressing())
     else:
         monkeypatch.setattr(_capture, "watching_unscoped", True)
+
+
+class LoopbackWebsocketServer:
+    """A real websocket server on a free loopback port, serving on a thread of its own until
+    :meth:`close`; a subclass scripts the other side in ``_handle(ws)``."""
+
+    def __init__(self, ssl_context: Any = None) -> None:
+        from websockets.sync.server import serve
+
+        self._server = serve(self._handle, "127.0.0.1", 0, ssl=ssl_context)
+        self.port: int = self._server.socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _handle(self, ws: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._thread.join(10)

@@ -9,7 +9,6 @@ import json
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ import pytest
 
 import ai_tokentrace
 
-websockets_server = pytest.importorskip(
+from ..._support import LoopbackWebsocketServer
+
+pytest.importorskip(
     "websockets.sync.server", reason="websockets (google-genai's live extra) is not installed"
 )
 
@@ -42,7 +43,7 @@ def usage(prompt: int, response: int) -> dict[str, Any]:
     }
 
 
-class LiveServer:
+class LiveServer(LoopbackWebsocketServer):
     """Answers each turn with a model turn and ``turnComplete``; ``mode`` says where the
     usage goes: on the ``turnComplete`` message (``turn``), on two messages of the turn as a
     running total (``running``), or in a message of its own after ``turnComplete``
@@ -54,14 +55,7 @@ class LiveServer:
         self.turns = 0
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert), str(key))
-        self._server = websockets_server.serve(self._handle, "127.0.0.1", 0, ssl=context)
-        self.port = self._server.socket.getsockname()[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._thread.join(10)
+        super().__init__(context)
 
     def _handle(self, ws: Any) -> None:
         ws.recv()  # the setup

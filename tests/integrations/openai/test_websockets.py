@@ -4,7 +4,6 @@ websocket server on a free loopback port, scripted as OpenAI's server answers.""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,10 @@ import pytest
 
 import ai_tokentrace
 
+from ..._support import LoopbackWebsocketServer
 from .conftest import method
 
-websockets_server = pytest.importorskip(
+pytest.importorskip(
     "websockets.sync.server", reason="websockets (openai[realtime]) is not installed"
 )
 
@@ -55,7 +55,7 @@ RESPONSES_USAGE = {
 }
 
 
-class Server:
+class Server(LoopbackWebsocketServer):
     """OpenAI's side of the socket, scripted: a Realtime session answers each
     ``response.create`` with a response (``status``: the next of ``statuses``) and, for each
     ``conversation.item.create``, a transcription; the Responses socket answers with a
@@ -65,14 +65,7 @@ class Server:
         self.statuses: list[str] = []
         self.repeat_done = False  # send each response.done twice (a server retrying)
         self._ids = iter(range(1, 1_000_000))
-        self._server = websockets_server.serve(self._handle, "127.0.0.1", 0)
-        self.port = self._server.socket.getsockname()[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._thread.join(10)
+        super().__init__()
 
     def _handle(self, ws: Any) -> None:
         realtime = ws.request.path.startswith("/v1/realtime")
