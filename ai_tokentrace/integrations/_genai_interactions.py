@@ -35,6 +35,7 @@ from .._record import RawUsage
 from .._scope import _current as _current_scope
 from ._base import PatchTarget, Wrapper
 from ._base import field_of as _get
+from .genai import GEMINI, VERTEX
 
 __all__ = [
     "DECISIONS",
@@ -50,8 +51,6 @@ __all__ = [
 INTERACTIONS = "interactions"
 DECISIONS = "decisions"
 VOICES = "voices"  # a custom voice designed from a prompt: billed in tokens
-_GEMINI = "gcp.gemini"
-_VERTEX = "gcp.vertex_ai"
 _GAOS = "google.genai._gaos"
 _STREAMS = f"{_GAOS}.utils.eventstreaming"
 _RAW = f"{_GAOS}.utils.response_helpers"
@@ -160,9 +159,9 @@ _pending: dict[str, _Hop] = {}  # background interactions created without usage,
 def _provider(instance: Any) -> str:
     client = getattr(instance, "_api_client", None)
     if client is not None:
-        return _VERTEX if getattr(client, "vertexai", False) else _GEMINI
+        return VERTEX if getattr(client, "vertexai", False) else GEMINI
     url = getattr(getattr(instance, "sdk_configuration", None), "server_url", None)
-    return _VERTEX if "aiplatform" in str(url or "") else _GEMINI
+    return VERTEX if "aiplatform" in str(url or "") else GEMINI
 
 
 def _requested(kwargs: dict[str, Any]) -> str | None:

@@ -23,14 +23,13 @@ from .._capture import Extraction, emit, now
 from .._internal import _suppressed, internal_error
 from ._base import PatchTarget
 from ._base import field_of as _get
+from .genai import _provider, _raw_usage
 
 __all__ = ["LIVE", "targets"]
 
 LIVE = "live"
 _MODULE = "google.genai.live"
 _STATE = "_ai_tokentrace_live"
-_GEMINI = "gcp.gemini"
-_VERTEX = "gcp.vertex_ai"
 
 
 class _Session:
@@ -50,8 +49,6 @@ class _Session:
         usage, self.pending = self.pending, None
         if usage is None:
             return
-        from .genai import _raw_usage
-
         ended = self.usage_at if self.usage_at is not None else now()
         # read now, once a turn (the message, with what was said, is let go)
         emit(
@@ -75,11 +72,6 @@ class _Session:
 
 def _extract(raw: Any) -> Extraction:
     return raw, None, None
-
-
-def _provider(instance: Any) -> str:
-    client = getattr(instance, "_api_client", None)
-    return _VERTEX if getattr(client, "vertexai", False) else _GEMINI
 
 
 def _state_of(session: Any) -> _Session:
