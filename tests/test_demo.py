@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import ai_tokentrace
-from ai_tokentrace import TokenUsageRecord
+from ai_tokentrace import TokenUsageRecord, _demo_genai
 from ai_tokentrace._demo import main
 
 
@@ -29,18 +29,12 @@ def test_demo_runs_offline_and_writes_jsonl(
     assert any(r.streamed for r in openai_records)
     gemini = [r for r in records if r.provider == "gcp.gemini"]
     assert {r.operation for r in gemini} >= {"generate_content", "embed_content"}
-    if _has_interactions():
+    if _demo_genai.has_interactions():
         assert "interactions" in {r.operation for r in gemini}
     text = capsys.readouterr().out
     assert "gpt-4o-mini" in text
     assert "cost USD" in text
     assert f"{len(records)} records appended to {out}" in text
-
-
-def _has_interactions() -> bool:
-    from google import genai
-
-    return hasattr(genai.Client, "interactions")
 
 
 def test_demo_live_without_key_falls_back_offline(

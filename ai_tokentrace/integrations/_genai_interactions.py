@@ -489,25 +489,28 @@ async def _awatched(events: AsyncIterator[Any], state: _StreamState) -> AsyncIte
     state.finalise(True)
 
 
+def _closed(stream: Any) -> None:
+    """After the SDK stream's own ``close()``: a stream closed before its end is recorded now,
+    as partial (``finalise`` does nothing the second time)."""
+    state = getattr(stream, _STATE, None)
+    if state is not None:
+        state.finalise(False)
+
+
 def _close(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """``Stream.close``: a stream closed before its end is recorded now, as partial."""
+    """``Stream.close`` (and so ``with``)."""
     try:
-        result = wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
     finally:
-        state = getattr(instance, _STATE, None)
-        if state is not None:
-            state.finalise(False)
-    return result
+        _closed(instance)
 
 
 async def _aclose(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """``AsyncStream.close`` (and so ``async with``)."""
     try:
-        result = await wrapped(*args, **kwargs)
+        return await wrapped(*args, **kwargs)
     finally:
-        state = getattr(instance, _STATE, None)
-        if state is not None:
-            state.finalise(False)
-    return result
+        _closed(instance)
 
 
 def targets() -> list[PatchTarget]:

@@ -266,13 +266,11 @@ def test_counts_the_same_on_legacy_httpx() -> None:
 def test_demo_makes_one_record_per_request(instrumented: Any, records: Any) -> None:
     """The offline Gemini demo: generate, stream, embed, a two-request tool-calling chat, and
     an interaction where the SDK has the Interactions API."""
-    from google import genai
-
     from ai_tokentrace import _demo_genai
 
     _demo_genai.run(live=False)
     recs = records()
-    interactions = ["interactions"] if hasattr(genai.Client, "interactions") else []
+    interactions = ["interactions"] if _demo_genai.has_interactions() else []
     assert [r.operation for r in recs] == [
         *["generate_content"] * 2,
         "embed_content",
