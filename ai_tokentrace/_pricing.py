@@ -30,6 +30,7 @@ __all__ = [
     "clear_overrides",
     "estimate",
     "lookup",
+    "price_context",
     "price_record",
     "refresh",
     "remove_override",
@@ -223,20 +224,31 @@ class PriceInfo:
     rates: ModelRates
 
 
-class _Entry:
-    """A resolved (provider, model, response_model): fixed rates, or date-dependent ones."""
+# A price variant (genai-prices' ``price_variants``): the request context it applies in, as
+# items; when it applies from (None: always); the price fields it overrides, unconverted.
+_Variant = tuple[frozenset[tuple[str, str]], "Callable[[datetime], bool] | None", dict[str, Any]]
 
-    __slots__ = ("fixed", "info", "source", "variants")
+
+class _Entry:
+    """A resolved (provider, model, response_model): fixed rates, or date-dependent ones, and
+    the variants a request context (a service tier, batch processing) selects."""
+
+    __slots__ = ("by_context", "fixed", "info", "prices", "source", "tiers", "variants")
 
     def __init__(
         self,
         info: PriceInfo,
         variants: tuple[tuple[Callable[[datetime], bool] | None, ModelRates], ...] = (),
+        prices: tuple[dict[str, Any], ...] = (),
+        tiers: tuple[_Variant, ...] = (),
     ) -> None:
         self.info = info
         self.source = info.source
         self.fixed: ModelRates | None = info.rates if not variants else None
         self.variants = variants
+        self.prices = prices  # each standard price's fields, in ``variants`` order (or the one)
+        self.tiers = tiers
+        self.by_context: dict[tuple[Any, ...], ModelRates] = {}
 
     def rates_at(self, when: datetime) -> ModelRates:
         if self.fixed is not None:
@@ -247,6 +259,63 @@ class _Entry:
             if active is None or active(when):
                 return rates
         return self.variants[0][1]
+
+    def _standard_index(self, when: datetime) -> int:
+        for i in range(len(self.variants) - 1, -1, -1):
+            active = self.variants[i][0]
+            if active is None or active(when):
+                return i
+        return 0
+
+    def rates_in(self, when: datetime, context: frozenset[tuple[str, str]] | None) -> ModelRates:
+        """The rates for a request made in ``context`` (genai-prices' ``price_context``): over
+        the standard price at ``when``, each price field is taken from the first variant that
+        names it, matches the context and is active then (as genai-prices resolves them)."""
+        if not context or not self.tiers:
+            return self.fixed or self.rates_at(when)
+        matching = [(active, fields) for items, active, fields in self.tiers if items <= context]
+        if not matching:
+            return self.fixed or self.rates_at(when)
+        standard = self._standard_index(when)
+        on = tuple(active is None or active(when) for active, _ in matching)
+        key = (context, standard, on)
+        rates = self.by_context.get(key)
+        if rates is None:
+            chosen: dict[str, Any] = {}
+            for (_, fields), active in zip(matching, on, strict=True):
+                if active:
+                    for name, value in fields.items():
+                        chosen.setdefault(name, value)
+            merged = {**self.prices[standard], **chosen} if self.prices else chosen
+            rates = _compile_fields(merged) or self.rates_at(when)
+            self.by_context[key] = rates
+        return rates
+
+    def renamed(self, info: PriceInfo) -> _Entry:
+        return _Entry(info, self.variants, self.prices, self.tiers)
+
+
+# Service tiers priced as the standard price (genai-prices has no variant, or an empty one).
+_STANDARD_TIERS = frozenset({"default", "auto", "standard", "unspecified", ""})
+# Vertex AI reports a tier as ``usage_metadata.traffic_type``.
+_TRAFFIC_TIERS = {"ON_DEMAND_FLEX": "flex", "ON_DEMAND_PRIORITY": "priority"}
+
+
+def price_context(details: Mapping[str, Any]) -> frozenset[tuple[str, str]] | None:
+    """The request context a record's ``usage_details`` name for pricing: its service tier
+    (``service_tier``, or Vertex AI's ``traffic_type``) and batch processing
+    (``processing: "batch"``). None for a standard request."""
+    items = []
+    tier = details.get("service_tier")
+    if type(tier) is not str:
+        tier = _TRAFFIC_TIERS.get(details.get("traffic_type"))  # type: ignore[arg-type]
+    if tier is not None:
+        tier = tier.lower()
+        if tier not in _STANDARD_TIERS:
+            items.append(("service_tier", tier))
+    if details.get("processing") == "batch":
+        items.append(("processing", "batch"))
+    return frozenset(items) if items else None
 
 
 _lock = threading.RLock()
@@ -339,7 +408,12 @@ def price_record(record: TokenUsageRecord) -> tuple[float | None, str | None]:
     if entry is None:
         return None, None
     assert isinstance(entry, _Entry)
-    rates = entry.fixed or entry.rates_at(record.timestamp)
+    details = record.usage_details
+    context = price_context(details) if details else None
+    if context is None:
+        rates = entry.fixed or entry.rates_at(record.timestamp)
+    else:
+        rates = entry.rates_in(record.timestamp, context)
     return (
         rates.cost(
             record.input_tokens,
@@ -460,7 +534,7 @@ def _from_overrides(provider: str | None, name: str) -> _Entry | None:
         return None
     info = entry.info
     info = PriceInfo(provider, name, info.matched, f"{info.source} via alias {name}", info.rates)
-    return _Entry(info, entry.variants)
+    return entry.renamed(info)
 
 
 def _clean(name: str) -> str:
@@ -494,8 +568,28 @@ def _from_table(provider: str | None, name: str) -> _Entry | None:
             source = _source_stamp(snapshot, prov.id, info.id)
             first = variants[0][1]
             pinfo = PriceInfo(provider, name, f"{prov.id}:{info.id}", source, first)
-            return _Entry(pinfo, variants if len(variants) > 1 else ())
+            return _Entry(
+                pinfo, variants if len(variants) > 1 else (), _price_fields(info), _tiers(info)
+            )
     return None
+
+
+def _price_fields(info: Any) -> tuple[dict[str, Any], ...]:
+    """Each standard price's fields, unconverted, in :func:`_compile_model`'s order."""
+    prices = info.prices
+    if isinstance(prices, list):
+        return tuple(dict(conditional.prices.__dict__) for conditional in prices)
+    return (dict(prices.__dict__),)
+
+
+def _tiers(info: Any) -> tuple[_Variant, ...]:
+    """genai-prices' price variants (service tiers, batch processing), in its order."""
+    out = []
+    for variant in getattr(info, "price_variants", None) or ():
+        fields = {k: v for k, v in variant.prices.__dict__.items() if v is not None}
+        if fields:  # an empty one (OpenAI's "default") changes nothing
+            out.append((frozenset(variant.when.items()), _predicate(variant.constraint), fields))
+    return tuple(out)
 
 
 def _compile_model(
@@ -539,7 +633,10 @@ def _rate(value: Any) -> Any:
 
 
 def _compile_price(price: Any) -> ModelRates | None:
-    d = price.__dict__
+    return _compile_fields(price.__dict__)
+
+
+def _compile_fields(d: Mapping[str, Any]) -> ModelRates | None:
     input_rate = _rate(d.get("input_mtok"))
     output_rate = _rate(d.get("output_mtok"))
     if input_rate is None and output_rate is None:
@@ -618,15 +715,26 @@ def clear_overrides() -> None:
         _cache.clear()
 
 
+def _context_of(service_tier: str | None, batch: bool) -> frozenset[tuple[str, str]] | None:
+    details: dict[str, Any] = {"service_tier": service_tier}
+    if batch:
+        details["processing"] = "batch"
+    return price_context(details)
+
+
 def lookup(
-    model: str, provider: str | None = None, when: datetime | None = None
+    model: str,
+    provider: str | None = None,
+    when: datetime | None = None,
+    service_tier: str | None = None,
+    batch: bool = False,
 ) -> PriceInfo | None:
     """The price used for ``model`` (as a record would be priced), or None when unknown."""
     with _lock:
         entry = _from_overrides(provider, model) or _from_table(provider, model)
     if entry is None:
         return None
-    rates = entry.rates_at(when or datetime.now(timezone.utc))
+    rates = entry.rates_in(when or datetime.now(timezone.utc), _context_of(service_tier, batch))
     info = entry.info
     return PriceInfo(info.provider, info.model, info.matched, info.source, rates)
 
@@ -639,8 +747,10 @@ def estimate(
     reasoning_tokens: int = 0,
     provider: str | None = None,
     when: datetime | None = None,
+    service_tier: str | None = None,
+    batch: bool = False,
 ) -> float | None:
-    info = lookup(model, provider, when)
+    info = lookup(model, provider, when, service_tier, batch)
     if info is None:
         return None
     return info.rates.cost(input_tokens, output_tokens, cached_input_tokens, reasoning_tokens)

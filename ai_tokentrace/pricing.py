@@ -82,10 +82,18 @@ def clear() -> None:
 
 
 def lookup(
-    model: str, *, provider: str | None = None, when: datetime | None = None
+    model: str,
+    *,
+    provider: str | None = None,
+    when: datetime | None = None,
+    service_tier: str | None = None,
+    batch: bool = False,
 ) -> PriceInfo | None:
-    """The price a record for ``model`` would get and where it comes from; None when unknown."""
-    return _pricing.lookup(model, provider, when)
+    """The price a record for ``model`` would get and where it comes from; None when unknown.
+
+    ``service_tier`` (``"flex"``, ``"priority"``) and ``batch`` select the rates a record
+    reporting them gets."""
+    return _pricing.lookup(model, provider, when, service_tier, batch)
 
 
 def estimate(
@@ -96,10 +104,21 @@ def estimate(
     cached_input_tokens: int = 0,
     reasoning_tokens: int = 0,
     provider: str | None = None,
+    service_tier: str | None = None,
+    batch: bool = False,
 ) -> float | None:
-    """USD for a call with these counts (cached within input, reasoning within output)."""
+    """USD for a call with these counts (cached within input, reasoning within output), at
+    the ``service_tier``'s or batch rates when given."""
     return _pricing.estimate(
-        model, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, provider
+        model,
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        reasoning_tokens,
+        provider,
+        None,
+        service_tier,
+        batch,
     )
 
 

@@ -187,6 +187,116 @@ def test_audio_and_image_tokens_are_charged_at_their_own_rates(
     assert got != pytest.approx(text_only)
 
 
+# -- service tiers and batch processing (genai-prices' price variants) ------------------------
+
+TIERED = [
+    # (provider, genai-prices provider, model, usage_details, genai-prices price_context)
+    ("openai", "openai", "gpt-5", {"service_tier": "flex"}, {"service_tier": "flex"}),
+    ("openai", "openai", "gpt-5", {"service_tier": "priority"}, {"service_tier": "priority"}),
+    ("openai", "openai", "o3", {"service_tier": "flex"}, {"service_tier": "flex"}),
+    ("openai", "openai", "gpt-4.1", {"processing": "batch"}, {"processing": "batch"}),
+    (  # a flex request sent as a batch: the first variant naming each price wins
+        "openai",
+        "openai",
+        "gpt-5-mini",
+        {"service_tier": "flex", "processing": "batch"},
+        {"service_tier": "flex", "processing": "batch"},
+    ),
+    ("openai", "openai", "gpt-5.4", {"service_tier": "flex"}, {"service_tier": "flex"}),
+    ("gcp.gemini", "google", "gemini-2.5-pro", {"processing": "batch"}, {"processing": "batch"}),
+    ("gcp.gemini", "google", "gemini-4-argon", {"service_tier": "flex"}, {"service_tier": "flex"}),
+    (  # Vertex AI says it as the traffic type
+        "gcp.vertex_ai",
+        "google",
+        "gemini-4-argon",
+        {"traffic_type": "ON_DEMAND_PRIORITY"},
+        {"service_tier": "priority"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("provider", "gp_provider", "model", "details", "context"), TIERED)
+def test_a_service_tier_or_a_batch_is_priced_as_genai_prices_prices_it(
+    provider: str, gp_provider: str, model: str, details: dict[str, str], context: dict[str, str]
+) -> None:
+    """Flex and batch cost half the standard price, priority more: genai-prices' price
+    variants, selected by what the record's usage_details say served the call."""
+    from genai_prices import Usage, calc_price
+
+    usage = Usage(input_tokens=300_000, output_tokens=20_000, cache_read_tokens=100_000)
+    want = calc_price(
+        usage, model, provider_id=gp_provider, genai_request_timestamp=WHEN, price_context=context
+    )
+    standard = calc_price(usage, model, provider_id=gp_provider, genai_request_timestamp=WHEN)
+    got = cost_of(rec(model, 300_000, 20_000, 100_000, provider=provider, usage_details=details))
+    assert got == pytest.approx(float(want.total_price), rel=1e-9)
+    assert got != pytest.approx(float(standard.total_price))
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"service_tier": "default"},
+        {"service_tier": "auto"},
+        {"service_tier": "standard"},
+        {"service_tier": "scale"},
+        {"service_tier": None},
+        {"traffic_type": "ON_DEMAND"},
+        {"traffic_type": "PROVISIONED_THROUGHPUT"},
+        {"processing": "online"},
+    ],
+)
+def test_a_standard_or_unpriced_tier_costs_the_standard_price(details: dict[str, object]) -> None:
+    plain = cost_of(rec("gpt-5", 1000, 100))
+    assert cost_of(rec("gpt-5", 1000, 100, usage_details=details)) == plain
+
+
+def test_a_tier_is_read_whatever_its_case() -> None:
+    flex = cost_of(rec("gpt-5", 1000, 100, usage_details={"service_tier": "flex"}))
+    assert cost_of(rec("gpt-5", 1000, 100, usage_details={"service_tier": "FLEX"})) == flex
+
+
+def test_a_tier_price_applies_from_its_start_date_only() -> None:
+    """gpt-5's flex price starts on 2026-10-12 in the table: a record before it is standard."""
+    before = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    details = {"service_tier": "flex"}
+    plain = cost_of(rec("gpt-5", 1000, 100, timestamp=before))
+    assert cost_of(rec("gpt-5", 1000, 100, timestamp=before, usage_details=details)) == plain
+    assert cost_of(rec("gpt-5", 1000, 100, usage_details=details)) == pytest.approx(
+        (cost_of(rec("gpt-5", 1000, 100)) or 0) / 2
+    )
+
+
+def test_your_own_price_is_used_whatever_the_tier() -> None:
+    """An override has no variants: the tier does not change it."""
+    pricing.set_price("gpt-5", input_per_mtok=1.0, output_per_mtok=2.0)
+    expected = 1000 * 1e-6 + 100 * 2e-6
+    got = cost_of(rec("gpt-5", 1000, 100, usage_details={"service_tier": "flex"}))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_an_alias_keeps_the_tier_prices_of_its_model() -> None:
+    pricing.alias("my-gpt", "gpt-5")
+    details = {"service_tier": "flex"}
+    assert cost_of(rec("my-gpt", 1000, 100, usage_details=details)) == cost_of(
+        rec("gpt-5", 1000, 100, usage_details=details)
+    )
+
+
+def test_estimate_and_lookup_take_a_service_tier_and_batch() -> None:
+    standard = pricing.estimate("gpt-5", 1_000_000, 0, provider="openai")
+    assert standard == pytest.approx(1.25)
+    assert pricing.estimate("gpt-5", 1_000_000, 0, provider="openai", service_tier="flex") == (
+        pytest.approx(0.625)
+    )
+    assert pricing.estimate("gpt-5", 1_000_000, 0, provider="openai", batch=True) == (
+        pytest.approx(0.625)
+    )
+    info = pricing.lookup("gpt-5", provider="openai", service_tier="priority")
+    assert info is not None
+    assert info.rates.per_mtok()["input"] == pytest.approx(2.5)
+
+
 def test_audio_tokens_of_a_model_without_audio_rates_cost_what_text_does() -> None:
     plain = cost_of(rec("gpt-4o-mini", 1000, 100))
     assert cost_of(rec("gpt-4o-mini", 1000, 100, usage_details={"input_audio_tokens": 400})) == (

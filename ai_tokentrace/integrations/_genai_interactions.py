@@ -119,6 +119,9 @@ def raw_usage(fields: dict[str, Any]) -> RawUsage:
             both = isinstance(before, (int, float)) and isinstance(n, (int, float))
             counts[label] = before + n if both else n
         details[name] = counts
+    tier = fields.get("service_tier")
+    if type(tier) is str and tier:
+        details["service_tier"] = tier
     return RawUsage(
         prompt=fields.get("total_input_tokens"),
         completion=fields.get("total_output_tokens"),
@@ -139,9 +142,14 @@ def detach(obj: Any) -> Detached:
     """An interaction, decision or voice (or its JSON) as what its record needs."""
     values = getattr(obj, "__dict__", None)
     if type(values) is not dict:  # a dict, or an odd object
-        values = {name: _get(obj, name) for name in ("usage", "model", "agent", "id")}
+        names = ("usage", "model", "agent", "id", "service_tier")
+        values = {name: _get(obj, name) for name in names}
     model = values.get("model") or values.get("agent")
-    return snapshot(values.get("usage")), nonempty_str(model), nonempty_str(values.get("id"))
+    fields = snapshot(values.get("usage"))
+    tier = values.get("service_tier")  # the tier that served it: its price
+    if fields is not None and tier is not None:
+        fields["service_tier"] = str(getattr(tier, "value", tier))
+    return fields, nonempty_str(model), nonempty_str(values.get("id"))
 
 
 def extract(detached: Any) -> Extraction:

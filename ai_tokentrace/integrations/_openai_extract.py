@@ -49,10 +49,12 @@ def _ids(obj: Any) -> tuple[str | None, str | None]:
 
 
 # -- snapshots: what the hot path reads off a response, raw (made into RawUsage later) ----------
-# A usage snapshot is ``(input, output, total, input_details, output_details)``: the usage
-# object's three counts and its two detail objects' field dicts, unvalidated. Reading them costs
-# a few attribute loads; keeping them instead of the SDK object lets the response be freed.
-UsageSnapshot = tuple[Any, Any, Any, Any, Any]
+# A usage snapshot is ``(input, output, total, input_details, output_details, service_tier)``:
+# the usage object's three counts and its two detail objects' field dicts, unvalidated, and the
+# tier the response says served it (its price: flex is half the standard, priority more).
+# Reading them costs a few attribute loads; keeping them instead of the SDK object lets the
+# response be freed.
+UsageSnapshot = tuple[Any, Any, Any, Any, Any, Any]
 
 # Usage field names in snapshot order: input, output, total, input details, output details.
 _COMPLETION_NAMES = (
@@ -107,6 +109,7 @@ def _usage_reader(names: tuple[str, str, str, str, str]) -> Callable[[Any], Usag
             f[total],
             di if di is None or type(di) is dict else di.__dict__,
             do if do is None or type(do) is dict else do.__dict__,
+            fields.get("service_tier"),
         )
 
     return snap
@@ -126,7 +129,7 @@ def snap_embeddings(fields: dict[str, Any]) -> UsageSnapshot | None:
     if u is None:
         return None
     f = u.__dict__
-    return (f["prompt_tokens"], None, f["total_tokens"], None, None)
+    return (f["prompt_tokens"], None, f["total_tokens"], None, None, None)
 
 
 # Detail dict key -> RawUsage detail name, per side; "cached" and "reasoning" are buckets.
@@ -152,10 +155,12 @@ def _detail_values(d: Any, names: tuple[tuple[str, str], ...], into: dict[str, A
 def _from_snapshot(
     snap: UsageSnapshot, ins: tuple[tuple[str, str], ...], outs: tuple[tuple[str, str], ...]
 ) -> RawUsage:
-    prompt, completion, total, pd, cd = snap
+    prompt, completion, total, pd, cd, tier = snap
     details: dict[str, Any] = {}
     _detail_values(pd, ins, details)
     _detail_values(cd, outs, details)
+    if type(tier) is str and tier:
+        details["service_tier"] = tier
     return RawUsage(
         prompt=prompt,
         completion=completion,
@@ -229,7 +234,7 @@ def _snap_defensively(obj: Any, names: tuple[str | None, ...]) -> UsageSnapshot 
     if u is None:
         return None
     i, o, t, idt, odt = (_get(u, n) if n else None for n in names)
-    return i, o, t, _detail_fields(idt), _detail_fields(odt)
+    return i, o, t, _detail_fields(idt), _detail_fields(odt), _get(obj, "service_tier")
 
 
 # What a record needs of a usage-bearing object, read off it so the object itself can be freed:

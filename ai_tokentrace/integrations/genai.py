@@ -22,7 +22,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import operator
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,6 +35,7 @@ from ._base import PatchTarget, Wrapper
 
 __all__ = [
     "INTEGRATION",
+    "TIER_HEADER",
     "GenaiIntegration",
     "extract_embed_content",
     "extract_generate_content",
@@ -55,6 +56,10 @@ _MODALITY_FIELDS = (
     "tool_use_prompt_tokens_details",
     "response_tokens_details",
 )
+# The Gemini API names the tier that served a call (``standard``, ``flex``, ``priority``: a
+# priority call over its limit is served as standard) in this response header; its
+# generate_content usage_metadata has no field for it. Vertex AI says it in ``traffic_type``.
+TIER_HEADER = "x-gemini-service-tier"
 _USAGE_NAMES = (
     *_MODALITY_FIELDS,
     "prompt_token_count",
@@ -183,6 +188,11 @@ def extract_generate_content(response: Any) -> Extraction:
     """A GenerateContentResponse (or the last stream chunk with usage) -> usage, model, id."""
     usage = getattr(response, "usage_metadata", None)
     raw = _raw_usage(usage) if usage is not None else _usage_from_http_body(response)
+    if raw is not None:
+        headers = getattr(getattr(response, "sdk_http_response", None), "headers", None)
+        tier = headers.get(TIER_HEADER) if isinstance(headers, Mapping) else None
+        if isinstance(tier, str) and tier:
+            raw.details = {**raw.details, "service_tier": tier}
     return raw, getattr(response, "model_version", None), getattr(response, "response_id", None)
 
 
@@ -266,6 +276,9 @@ def _record_generate(
                     kept[name] = (
                         _PAIR(items[0]) if len(items) == 1 else tuple(_FLAT(map(_PAIR, items)))
                     )
+            http = fields.get("sdk_http_response")  # the tier that served it (see TIER_HEADER)
+            if http is not None and (headers := http.headers) and TIER_HEADER in headers:
+                kept["service_tier"] = headers[TIER_HEADER]
     except Exception:  # an odd response: the extractor reads it defensively
         usage = None
     if usage is None:
@@ -515,6 +528,9 @@ def _finish_stream(
                     kept[name] = (
                         _PAIR(items[0]) if len(items) == 1 else tuple(_FLAT(map(_PAIR, items)))
                     )
+            http = fields.get("sdk_http_response")  # as :func:`_record_generate` reads it
+            if http is not None and (headers := http.headers) and TIER_HEADER in headers:
+                kept["service_tier"] = headers[TIER_HEADER]
         except Exception:  # an odd chunk: the extractor reads it defensively
             kept = None
     if kept is None:

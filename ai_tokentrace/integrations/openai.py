@@ -924,6 +924,7 @@ def _direct_request(original: Any) -> Any:
                     f[names[2]],
                     di if di is None or type(di) is dict else di.__dict__,
                     do if do is None or type(do) is dict else do.__dict__,
+                    fields.get("service_tier"),
                 )
             item = (
                 _capture_of,
@@ -1070,6 +1071,7 @@ def _adirect_request(original: Any) -> Any:
                     f[names[2]],
                     di if di is None or type(di) is dict else di.__dict__,
                     do if do is None or type(do) is dict else do.__dict__,
+                    fields.get("service_tier"),
                 )
             item = (
                 _capture_of,

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from ..integrations.genai import TIER_HEADER
+
 __all__ = ["FakeGemini", "fake_genai_client"]
 
 _TOKEN_PREFIX = b"fake-continuation-"
@@ -59,6 +61,14 @@ def _http_module() -> ModuleType:
     return importlib.import_module("httpx")
 
 
+_TRAFFIC_TYPES = {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}
+
+
+def _asked_tier(body: dict[str, Any]) -> str:
+    asked = str(body.get("serviceTier") or body.get("service_tier") or "").lower()
+    return asked.removeprefix("service_tier_")  # ``SERVICE_TIER_PRIORITY`` is priority too
+
+
 @dataclass
 class FakeGemini:
     """What the fake server answers. Change the attributes between calls to script a test.
@@ -77,6 +87,7 @@ class FakeGemini:
     usage: dict[str, Any] | None = None  # an exact usageMetadata to send instead (e.g. partial)
     omit_usage: bool = False  # send no usageMetadata at all
     usage_on_last_chunk_only: bool = False
+    downgrade_priority: bool = False  # priority asked for, standard served (the API's fallback)
     fail_stream_after: int | None = None  # streams: break the connection after this many chunks
     status_code: int = 200  # non-200: answer with a Gemini error body
     background_polls: int = 0  # interactions: gets answering in_progress before the usage
@@ -125,18 +136,18 @@ class FakeGemini:
             self.requests.append((path, body))
             self._ids += 1
             response_id = f"fake-resp-{self._ids}"
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", **self._tier_header(path, body)}
         if self.status_code != 200:
             error = {"error": {"code": self.status_code, "message": "fake error", "status": "X"}}
             return h.Response(self.status_code, json=error, headers=headers)
         if path.endswith(":streamGenerateContent"):
-            chunks = self._stream_chunks(body, response_id)
-            sse = {"content-type": "text/event-stream"}
+            chunks = self._stream_chunks(body, response_id, "/projects/" in path)
+            sse = {"content-type": "text/event-stream", **self._tier_header(path, body)}
             if asynchronous:
                 return h.Response(200, content=self._aiter_sse(h, chunks), headers=sse)
             return h.Response(200, content=self._iter_sse(h, chunks), headers=sse)
         if path.endswith(":generateContent"):
-            answer = self._answer(body, response_id)
+            answer = self._answer(body, response_id, "/projects/" in path)
             return h.Response(200, json=answer, headers=headers)
         if path.endswith((":countTokens", ":computeTokens")):  # pre-flight counts: not billed
             return h.Response(200, json={"totalTokens": 10, "tokensInfo": []}, headers=headers)
@@ -166,17 +177,30 @@ class FakeGemini:
             return h.Response(200, json={"answers": answers, "usage": usage}, headers=headers)
         return h.Response(404, json={"error": {"code": 404, "message": path}}, headers=headers)
 
+    def _tier_header(self, path: str, body: dict[str, Any]) -> dict[str, str]:
+        """The Gemini API names the tier that served a request in a header (Vertex AI in
+        usage_metadata's ``trafficType``); priority may fall back to standard."""
+        asked = _asked_tier(body)
+        if "/projects/" in path or asked not in ("flex", "priority", "standard"):
+            return {}
+        if asked == "priority" and self.downgrade_priority:
+            asked = "standard"
+        return {TIER_HEADER: asked}
+
     def _bill(self, response_id: str, usage: dict[str, Any] | None) -> None:
         # Streams call this per chunk: a running total replaces the response's earlier one.
         if usage is not None:
             with self._lock:
                 self.billed[response_id] = usage
 
-    def _usage(self, body: dict[str, Any], candidates: int) -> dict[str, Any] | None:
+    def _usage(
+        self, body: dict[str, Any], candidates: int, vertex: bool = False
+    ) -> dict[str, Any] | None:
         if self.omit_usage:
             return None
         if self.usage is not None:
             return dict(self.usage)
+        tier = {"trafficType": _TRAFFIC_TYPES.get(_asked_tier(body), "ON_DEMAND")} if vertex else {}
         parts = sum(len(c.get("parts") or ()) for c in body.get("contents") or ()) or 1
         prompt = 10 * parts
         usage: dict[str, Any] = {
@@ -196,7 +220,7 @@ class FakeGemini:
         if self.tool_use_prompt_tokens:
             usage["toolUsePromptTokenCount"] = self.tool_use_prompt_tokens
             usage["totalTokenCount"] += self.tool_use_prompt_tokens
-        return usage
+        return {**usage, **tier}
 
     def _hop(self, body: dict[str, Any]) -> tuple[str | None, str | None]:
         """(finishReason, continuationToken) for this request under automatic continuation."""
@@ -229,7 +253,7 @@ class FakeGemini:
             return [{"functionCall": {"name": decl["name"], "args": args}}], 10
         return [{"text": self.text}], 20
 
-    def _answer(self, body: dict[str, Any], response_id: str) -> dict[str, Any]:
+    def _answer(self, body: dict[str, Any], response_id: str, vertex: bool) -> dict[str, Any]:
         parts, candidates = self._content(body)
         finish, token = self._hop(body)
         candidate: dict[str, Any] = {
@@ -244,17 +268,19 @@ class FakeGemini:
             "modelVersion": self.model_version,
             "responseId": response_id,
         }
-        usage = self._usage(body, candidates)
+        usage = self._usage(body, candidates, vertex)
         if usage is not None:
             answer["usageMetadata"] = usage
         self._bill(response_id, usage)
         return answer
 
-    def _stream_chunks(self, body: dict[str, Any], response_id: str) -> list[dict[str, Any]]:
+    def _stream_chunks(
+        self, body: dict[str, Any], response_id: str, vertex: bool
+    ) -> list[dict[str, Any]]:
         parts, candidates = self._content(body)
         finish, token = self._hop(body)
         n = max(1, self.stream_chunks if "text" in parts[0] else 1)
-        final = self._usage(body, candidates)
+        final = self._usage(body, candidates, vertex)
         chunks = []
         for i in range(n):
             last = i == n - 1
@@ -330,6 +356,10 @@ class FakeGemini:
         usage = self._interaction_usage(body)
         if usage is not None:
             obj["usage"] = usage
+        asked = _asked_tier(body)
+        if asked in ("flex", "priority", "standard"):  # the tier that served it
+            served = "standard" if asked == "priority" and self.downgrade_priority else asked
+            obj["service_tier"] = served
         return obj
 
     def _interaction(

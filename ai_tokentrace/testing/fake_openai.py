@@ -89,6 +89,15 @@ def _text_of(value: Any) -> str:
     return ""
 
 
+def _served_tier(body: dict[str, Any]) -> str:
+    """The tier a response says served it, as OpenAI answers: flex when asked for, priority for
+    priority or fast, else default."""
+    asked = body.get("service_tier")
+    if asked == "flex":
+        return "flex"
+    return "priority" if asked in ("priority", "fast") else "default"
+
+
 def _is_reasoning(model: str) -> bool:
     return bool(re.match(r"^(o\d|gpt-5)", model))
 
@@ -264,22 +273,32 @@ class FakeOpenAI:
                         }
                     ],
                     "usage": self._chat_usage(n),
+                    "service_tier": _served_tier(body),
                     "system_fingerprint": "fp_fake",
                 }
             )
         include = bool((body.get("stream_options") or {}).get("include_usage"))
         broken = body.get("model") == "fake-stream-error"
         cut = 2 if body.get("model") == "fake-stream-cut" else None
-        return self._sse(self._chat_chunks(cid, model, text, n, include, broken), cut)
+        chunks = self._chat_chunks(cid, model, text, n, include, broken, _served_tier(body))
+        return self._sse(chunks, cut)
 
     def _chat_chunks(
-        self, cid: str, model: str, text: str, n: dict[str, int], include: bool, broken: bool
+        self,
+        cid: str,
+        model: str,
+        text: str,
+        n: dict[str, int],
+        include: bool,
+        broken: bool,
+        tier: str,
     ) -> Iterator[tuple[str | None, Any]]:
         base = {
             "id": cid,
             "object": "chat.completion.chunk",
             "created": 1_767_225_600,
             "model": model,
+            "service_tier": tier,
         }
         extra = {"usage": None} if include else {}
         words = text.split(" ")
@@ -309,7 +328,13 @@ class FakeOpenAI:
 
     # -- responses --------------------------------------------------------------------------------
     def _response_obj(
-        self, rid: str, model: str, n: dict[str, int] | None, status: str, text: str = ""
+        self,
+        rid: str,
+        model: str,
+        n: dict[str, int] | None,
+        status: str,
+        text: str = "",
+        tier: str = "default",
     ) -> dict[str, Any]:
         output = []
         if status == "completed":
@@ -332,6 +357,7 @@ class FakeOpenAI:
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
+            "service_tier": tier,
             "usage": self._responses_usage(n) if n is not None else None,
         }
 
@@ -339,30 +365,34 @@ class FakeOpenAI:
         prompt = _text_of(body.get("input")) + " " + str(body.get("instructions") or "")
         n = self._usage_numbers(body.get("model") or "", prompt)
         rid = self._id("resp")
+        tier = _served_tier(body)
         if body.get("background") and not body.get("stream"):
             self._background[rid] = {
                 "model": model,
                 "n": n,
                 "text": _answer(_text_of(body.get("input"))),
+                "tier": tier,
             }
-            return self._json(self._response_obj(rid, model, None, "queued"))
+            return self._json(self._response_obj(rid, model, None, "queued", tier=tier))
+        text = _answer(_text_of(body.get("input")))
         if not body.get("stream"):
             status = "failed" if body.get("model") == "fake-failed" else "completed"
-            return self._json(
-                self._response_obj(rid, model, n, status, _answer(_text_of(body.get("input"))))
-            )
+            return self._json(self._response_obj(rid, model, n, status, text, tier))
         broken = body.get("model") == "fake-stream-error"
         cut = 2 if body.get("model") == "fake-stream-cut" else None
-        return self._sse(
-            self._response_events(rid, model, n, broken, _answer(_text_of(body.get("input")))),
-            cut,
-        )
+        return self._sse(self._response_events(rid, model, n, broken, text, tier), cut)
 
     def _response_events(
-        self, rid: str, model: str, n: dict[str, int], broken: bool, text: str
+        self,
+        rid: str,
+        model: str,
+        n: dict[str, int],
+        broken: bool,
+        text: str,
+        tier: str = "default",
     ) -> Iterator[tuple[str | None, Any]]:
         seq = itertools.count()
-        start = self._response_obj(rid, model, None, "in_progress")
+        start = self._response_obj(rid, model, None, "in_progress", tier=tier)
         yield (
             "response.created",
             {"type": "response.created", "response": start, "sequence_number": next(seq)},
@@ -451,7 +481,7 @@ class FakeOpenAI:
                 "sequence_number": next(seq),
             },
         )
-        done = self._response_obj(rid, model, n, "completed", text)
+        done = self._response_obj(rid, model, n, "completed", text, tier)
         yield (
             "response.completed",
             {"type": "response.completed", "response": done, "sequence_number": next(seq)},
@@ -463,8 +493,12 @@ class FakeOpenAI:
             return httpx_module().Response(404, json={"error": {"message": f"no response {rid}"}})
         job["polls"] = job.get("polls", 0) + 1
         if job["polls"] <= self.background_polls:
-            return self._json(self._response_obj(rid, job["model"], None, "in_progress"))
-        done = self._response_obj(rid, job["model"], job["n"], "completed", job["text"])
+            return self._json(
+                self._response_obj(rid, job["model"], None, "in_progress", tier=job["tier"])
+            )
+        done = self._response_obj(
+            rid, job["model"], job["n"], "completed", job["text"], job["tier"]
+        )
         if request.url.params.get("stream") == "true":
             seq = itertools.count()
             return self._sse(

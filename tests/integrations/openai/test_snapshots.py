@@ -38,6 +38,7 @@ def test_completion_snapshot_reads_counts_and_detail_fields() -> None:
         140,
         {"cached_tokens": 64, "audio_tokens": 0},
         vars(usage.completion_tokens_details),
+        None,
     )
 
 
@@ -54,7 +55,7 @@ def test_completion_snapshot_keeps_dict_and_none_details() -> None:
         prompt_tokens_details={"cached_tokens": 2},
         completion_tokens_details=None,
     )
-    assert snap_completion(vars_of(usage=usage)) == (5, 1, 6, {"cached_tokens": 2}, None)
+    assert snap_completion(vars_of(usage=usage)) == (5, 1, 6, {"cached_tokens": 2}, None, None)
 
 
 def test_completion_snapshot_raises_on_an_object_without_usage_fields() -> None:
@@ -65,7 +66,14 @@ def test_completion_snapshot_raises_on_an_object_without_usage_fields() -> None:
 
 def test_completion_raw_usage_splits_cached_and_reasoning() -> None:
     raw = from_completion_snapshot(
-        (100, 40, 140, {"cached_tokens": 64, "cache_write_tokens": 8}, {"reasoning_tokens": 16})
+        (
+            100,
+            40,
+            140,
+            {"cached_tokens": 64, "cache_write_tokens": 8},
+            {"reasoning_tokens": 16},
+            None,
+        )
     )
     counts = normalize(raw)
     assert (counts.input_tokens, counts.output_tokens, counts.total_tokens) == (100, 40, 140)
@@ -81,6 +89,7 @@ def test_completion_raw_usage_keeps_nonzero_details_only() -> None:
             15,
             {"audio_tokens": 0, "image_tokens": 4},
             {"audio_tokens": 2, "rejected_prediction_tokens": None},
+            None,
         )
     )
     assert raw.details == {"input_image_tokens": 4, "output_audio_tokens": 2}
@@ -88,7 +97,7 @@ def test_completion_raw_usage_keeps_nonzero_details_only() -> None:
 
 def test_completion_raw_usage_tolerates_none_and_odd_values() -> None:
     """None counts are 0; a string where a number belongs is not kept as a detail."""
-    raw = from_completion_snapshot((None, None, None, {"audio_tokens": "3"}, None))
+    raw = from_completion_snapshot((None, None, None, {"audio_tokens": "3"}, None, None))
     counts = normalize(raw)
     assert (counts.input_tokens, counts.output_tokens, counts.total_tokens) == (0, 0, 0)
     assert raw.details == {}
@@ -109,6 +118,39 @@ def test_responses_snapshot_and_raw_usage() -> None:
 
 def test_embeddings_snapshot_and_raw_usage() -> None:
     snap = snap_embeddings(vars_of(usage=NS(prompt_tokens=8, total_tokens=8)))
-    assert snap == (8, None, 8, None, None)
+    assert snap == (8, None, 8, None, None, None)
     counts = normalize(from_embeddings_snapshot(snap))
     assert (counts.input_tokens, counts.output_tokens, counts.total_tokens) == (8, 0, 8)
+
+
+def test_completion_snapshot_reads_the_service_tier_that_served_it() -> None:
+    usage = NS(
+        prompt_tokens=1,
+        completion_tokens=1,
+        total_tokens=2,
+        prompt_tokens_details=None,
+        completion_tokens_details=None,
+    )
+    assert snap_completion(vars_of(usage=usage, service_tier="flex"))[5] == "flex"  # type: ignore[index]
+
+
+def test_responses_snapshot_reads_the_service_tier_that_served_it() -> None:
+    usage = NS(
+        input_tokens=1,
+        output_tokens=1,
+        total_tokens=2,
+        input_tokens_details=None,
+        output_tokens_details=None,
+    )
+    assert snap_responses(vars_of(usage=usage, service_tier="priority"))[5] == "priority"  # type: ignore[index]
+
+
+def test_raw_usage_keeps_the_service_tier_as_a_detail() -> None:
+    raw = from_responses_snapshot((10, 5, 15, None, None, "flex"))
+    assert raw.details == {"service_tier": "flex"}
+
+
+@pytest.mark.parametrize("tier", [None, "", 3])
+def test_raw_usage_leaves_out_a_missing_or_odd_service_tier(tier: object) -> None:
+    raw = from_completion_snapshot((10, 5, 15, None, None, tier))
+    assert raw.details == {}
