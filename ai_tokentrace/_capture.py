@@ -21,6 +21,7 @@ when a scope's totals are read).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import threading
@@ -56,6 +57,7 @@ __all__ = [
     "scope_or_default",
     "settles_now",
     "snapshot_capture",
+    "stable_id",
     "submit_scoped",
     "submit_snapshot",
     "wall_at",
@@ -83,6 +85,14 @@ _build_lock = threading.Lock()
 def format_record_id(prefix: str, n: int) -> str:
     """UUID-shaped (8-4-4-4-12 hex), unique across processes and forks."""
     return f"{prefix}{n >> 48 & 0xFFFF:04x}-{n & 0xFFFFFFFFFFFF:012x}"
+
+
+def stable_id(key: str) -> tuple[str, int]:
+    """``(prefix, seq)`` giving a record id derived from ``key`` alone: usage reported outside
+    a call (a batch's, counted when a retrieve finds it done) gets the same id in every
+    process that counts it, so stores that key on ``record_id`` keep it once."""
+    h = hashlib.sha256(key.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-", int(h[16:20], 16) << 48 | int(h[20:32], 16)
 
 
 def _renew_prefix() -> None:
@@ -414,10 +424,15 @@ def emit(
     error_type: str | None = None,
     usage_available: bool = True,
     scope: Any = ...,
+    key: str | None = None,
+    at: float | None = None,
+    took: float | None = None,
 ) -> Capture | None:
     """Hand one finished call off. Never raises (except in strict mode, for our own bugs).
 
     ``scope`` defaults to the scope active now; streams pass the one active at request time.
+    Usage reported apart from its call (a batch's) passes ``key`` (see :func:`stable_id`),
+    ``at`` (when it was incurred, epoch seconds) and ``took`` (its run time, seconds).
     Whether a call is our own traffic was decided where it began (:func:`may_snapshot` and
     the adapters' hooks): a stream begun by the caller is counted wherever it ends, even in
     a suppressed context (closed by our loop, or finalised there by the collector).
@@ -444,6 +459,12 @@ def emit(
             error_type,
             usage_available,
         )
+        if key is not None:
+            c.prefix, c.seq = stable_id(key)
+        if at is not None:
+            c.wall = at
+        if took is not None:
+            c.started = c.ended - took
         _register(c)
         return c
     except Exception:

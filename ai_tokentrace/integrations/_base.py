@@ -8,11 +8,23 @@ SDK is imported, idempotence, undoing) lives in ``ai_tokentrace._instrument``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Integration", "PatchTarget", "Wrapper", "field_of"]
+__all__ = [
+    "Integration",
+    "PatchTarget",
+    "Wrapper",
+    "bounded_put",
+    "field_of",
+    "first_time",
+    "run_time",
+]
+
+_V = TypeVar("_V")
+MAX_KEPT = 10_000  # ids an adapter keeps (pending, counted): the oldest go first
 
 # wrapt's wrapper signature: (wrapped, instance, args, kwargs) -> result.
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -76,3 +88,31 @@ def field_of(obj: Any, name: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+def bounded_put(mapping: dict[str, _V], key: str, value: _V) -> None:
+    """``mapping[key] = value``, forgetting the oldest key once :data:`MAX_KEPT` are kept."""
+    if len(mapping) >= MAX_KEPT:
+        with contextlib.suppress(StopIteration, RuntimeError):  # emptied by another thread
+            mapping.pop(next(iter(mapping)), None)
+    mapping[key] = value
+
+
+def first_time(seen: dict[str, object], key: str) -> bool:
+    """True for the first caller to name ``key`` (``setdefault`` is atomic: of threads racing
+    on one key, one wins); usage reported apart from its call is counted once by its id."""
+    if key in seen:
+        return False
+    mark = object()
+    if len(seen) >= MAX_KEPT:
+        with contextlib.suppress(StopIteration, RuntimeError):
+            seen.pop(next(iter(seen)), None)
+    return seen.setdefault(key, mark) is mark
+
+
+def run_time(begun: float | None, ended: float | None) -> float | None:
+    """Seconds from ``begun`` to ``ended`` (a batch's own times); None unless both are known
+    and in order."""
+    if begun is None or ended is None or ended < begun:
+        return None
+    return ended - begun

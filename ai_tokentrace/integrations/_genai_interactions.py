@@ -33,7 +33,7 @@ from .._capture import Capture, Extraction, before_call, nonempty_str, now
 from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, Wrapper
+from ._base import PatchTarget, Wrapper, bounded_put
 from ._base import field_of as _get
 from .genai import GEMINI, VERTEX
 
@@ -74,7 +74,6 @@ _LISTS = {
 }
 _PENDING_STATUSES = frozenset({"in_progress", "queued"})
 _FAILED_STATUSES = frozenset({"failed", "cancelled", "budget_exceeded"})
-_MAX_PENDING = 10_000
 
 
 # -- pure functions: a Usage read now, and made into RawUsage on the loop ------------------------
@@ -286,9 +285,7 @@ def _count(hop: _Hop, result: Any, pending_id: str | None) -> None:
     status = _get(result, "status")
     if detached[0] is None and status in _PENDING_STATUSES:
         if pending_id is None and detached[2] is not None:  # a background one: later, by id
-            if len(_pending) >= _MAX_PENDING:
-                _pending.pop(next(iter(_pending)), None)
-            _pending[detached[2]] = hop
+            bounded_put(_pending, detached[2], hop)
         return
     if pending_id is not None and (detached[0] is None or _pending.pop(pending_id, None) is None):
         return  # still running, or counted already

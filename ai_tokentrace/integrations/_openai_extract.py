@@ -23,6 +23,7 @@ __all__ = [
     "UsageSnapshot",
     "detach",
     "extract_audio",
+    "extract_batch",
     "extract_completion",
     "extract_decisions",
     "extract_embeddings",
@@ -327,6 +328,31 @@ def extract_audio(obj: Any) -> Extraction:
     return raw, None, None
 
 
+def extract_batch(obj: Any) -> Extraction:
+    """A finished batch (``Batch``): the usage of all its requests, priced at batch rates.
+
+    Batch usage is reported on batches created after 2025-09-07; older ones have none."""
+    u = _get(obj, "usage")
+    if u is None:
+        return None, None, None
+    details: dict[str, Any] = {"processing": "batch"}
+    counts = _get(obj, "request_counts")
+    _put(details, "batch_requests", _get(counts, "completed"))
+    _put(details, "batch_requests_failed", _get(counts, "failed"))
+    endpoint = nonempty_str(_get(obj, "endpoint"))
+    if endpoint is not None:
+        details["batch_endpoint"] = endpoint
+    raw = RawUsage(
+        prompt=_get(u, "input_tokens"),
+        completion=_get(u, "output_tokens"),
+        total=_get(u, "total_tokens"),
+        cached=_get(_get(u, "input_tokens_details"), "cached_tokens"),
+        reasoning=_get(_get(u, "output_tokens_details"), "reasoning_tokens"),
+        details=details,
+    )
+    return raw, nonempty_str(_get(obj, "model")), nonempty_str(_get(obj, "id"))
+
+
 EXTRACTORS = {
     "chat.completions": extract_completion,
     "completions": extract_completion,
@@ -335,4 +361,5 @@ EXTRACTORS = {
     "embeddings": extract_embeddings,
     "images": extract_images,
     "audio.transcriptions": extract_audio,
+    "batches": extract_batch,
 }

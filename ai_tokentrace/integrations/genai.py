@@ -1,7 +1,7 @@
 """google-genai (Gemini API and Vertex AI): one record per HTTP round trip.
 
-The Interactions API, decisions and voices (``_genai_interactions``) and the Live API
-(``_genai_live``) have modules of their own.
+The Interactions API, decisions and voices (``_genai_interactions``), the Live API
+(``_genai_live``) and batch jobs (``_genai_batches``) have modules of their own.
 
 The public ``generate_content`` may send several requests (automatic function calling, automatic
 continuation) and reports only part of their usage, so the hooks sit on the SDK's private
@@ -866,10 +866,12 @@ class GenaiIntegration:
                 targets.append(
                     PatchTarget(_MODELS, target, carriers[side], enabled=_current_scope.get)
                 )
-        from . import _genai_interactions, _genai_live  # APIs with modules of their own
+        # APIs with modules of their own
+        from . import _genai_batches, _genai_interactions, _genai_live
 
         targets.extend(_genai_interactions.targets())
         targets.extend(_genai_live.targets())
+        targets.extend(_genai_batches.targets())
         return targets
 
     def capture_returned(self, obj: object) -> bool:

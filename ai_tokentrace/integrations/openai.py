@@ -22,7 +22,6 @@ the same id brings their usage.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib
 import inspect
@@ -35,7 +34,7 @@ from .._capture import Capture, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from .._scope import _current as _current_scope
-from ._base import PatchTarget
+from ._base import PatchTarget, bounded_put, first_time, run_time
 from ._openai_extract import (
     EXTRACTORS,
     SNAPSHOT_EXTRACTORS,
@@ -83,7 +82,6 @@ ROUTES: dict[str, str] = {
 
 _RAW_HEADER = "X-Stainless-Raw-Response"
 _AZURE = "azure.ai.openai"
-_MAX_PENDING = 10_000
 
 
 class _Call:
@@ -273,6 +271,8 @@ def _begin_request(
     op = ROUTES.get(url) if type(url) is str else None
     method = fields["method"]
     if op is None:
+        if type(url) is str and url.startswith("/batches"):
+            return _begin_batch(client, url, method), args, kwargs
         if (
             _pending
             and isinstance(url, str)
@@ -371,6 +371,9 @@ def _request_id_in(found: Any) -> str | None:
 
 def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
     """A non-streamed result: emit it (background responses wait for their usage)."""
+    if call.operation == BATCHES:
+        _count_batch(call, result, request_id)
+        return
     if call.pending_id is not None:
         if getattr(result, "usage", None) is None:
             return
@@ -395,6 +398,72 @@ def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
     _emit_for(call, result, status=status, request_id=request_id)
 
 
+# -- batches: their usage is reported when they end, on the batch a retrieve returns ------------
+BATCHES = "batches"
+# A batch's end status -> (the record's status, the field saying when it ended). An expired
+# or cancelled batch bills the requests it finished.
+_BATCH_ENDS = {
+    "completed": ("ok", "completed_at"),
+    "expired": ("partial", "expired_at"),
+    "cancelled": ("partial", "cancelled_at"),
+    "failed": ("error", "failed_at"),
+}
+_batches: dict[str, _Call] = {}  # batches created in a scope, by id, until they end
+_batches_counted: dict[str, object] = {}  # ended batches counted here, by id
+
+
+def _begin_batch(client: Any, url: str, method: Any) -> _Call | None:
+    """``batches.create`` (to remember the scope it ran in) and ``batches.retrieve`` (which
+    counts a batch found ended with usage); not list or cancel."""
+    verb = str(method).lower()
+    if (url == "/batches" and verb == "post") or (verb == "get" and url.startswith("/batches/")):
+        return _Call(_provider(client), BATCHES, None, now(), _current_scope.get())
+    return None
+
+
+def _count_batch(call: _Call, batch: Any, request_id: str | None) -> None:
+    """One record per batch, once it has ended with usage: attributed to the scope it was
+    created in (when created in this process), with an id derived from the batch's, so two
+    processes counting it write one record to stores keyed on ``record_id``."""
+    bid = getattr(batch, "id", None)
+    if type(bid) is not str:
+        return
+    end = _BATCH_ENDS.get(getattr(batch, "status", None))  # type: ignore[arg-type]
+    if end is None:  # validating, in progress, finalizing, cancelling
+        if call.scope is not None and bid not in _batches:
+            bounded_put(_batches, bid, call)
+        return
+    if getattr(batch, "usage", None) is None:  # one from before batches reported usage
+        _batches.pop(bid, None)
+        return
+    if not first_time(_batches_counted, bid):
+        return
+    created = _batches.pop(bid, None)
+    status, field = end
+    ended = _seconds(getattr(batch, field, None))
+    emit(
+        call.provider,
+        BATCHES,
+        nonempty_str(getattr(batch, "model", None)),  # the model its requests named
+        batch,
+        EXTRACTORS[BATCHES],
+        call.started,
+        status=status,
+        request_id=_request_id_of(batch) or request_id,
+        scope=created.scope if created is not None else call.scope,
+        key=f"{call.provider}:batch:{bid}",
+        at=ended,
+        took=run_time(_seconds(getattr(batch, "created_at", None)), ended),
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """A Unix time field (seconds) as a float; None when missing or odd."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 def _emit_for(call: _Call, payload: Any, **kw: Any) -> None:
     emit(
         call.provider,
@@ -409,10 +478,7 @@ def _emit_for(call: _Call, payload: Any, **kw: Any) -> None:
 
 
 def _remember(rid: str, call: _Call) -> None:
-    if len(_pending) >= _MAX_PENDING:
-        with contextlib.suppress(StopIteration, RuntimeError):
-            _pending.pop(next(iter(_pending)), None)
-    _pending[rid] = call
+    bounded_put(_pending, rid, call)
 
 
 def finish_stream(state: StreamState, ended: bool, exc: BaseException | None) -> None:

@@ -20,8 +20,11 @@ import base64
 import importlib
 import json
 import threading
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
@@ -64,6 +67,10 @@ def _http_module() -> ModuleType:
 _TRAFFIC_TYPES = {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}
 
 
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _asked_tier(body: dict[str, Any]) -> str:
     asked = str(body.get("serviceTier") or body.get("service_tier") or "").lower()
     return asked.removeprefix("service_tier_")  # ``SERVICE_TIER_PRIORITY`` is priority too
@@ -91,12 +98,14 @@ class FakeGemini:
     fail_stream_after: int | None = None  # streams: break the connection after this many chunks
     status_code: int = 200  # non-200: answer with a Gemini error body
     background_polls: int = 0  # interactions: gets answering in_progress before the usage
+    batch_polls: int = 1  # batches: gets answering running before the batch ends
     model_version: str = "gemini-fake-001"
     billed: dict[str, dict[str, Any]] = field(default_factory=dict)  # response id -> usage sent
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, body)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, init=False)
     _ids: int = field(default=0, repr=False, init=False)
     _background: dict[str, list[Any]] = field(default_factory=dict, repr=False, init=False)
+    _batches: dict[str, list[Any]] = field(default_factory=dict, repr=False, init=False)
 
     # -- transports -------------------------------------------------------------------------
 
@@ -149,6 +158,11 @@ class FakeGemini:
         if path.endswith(":generateContent"):
             answer = self._answer(body, response_id, "/projects/" in path)
             return h.Response(200, json=answer, headers=headers)
+        if path.endswith(":batchGenerateContent"):
+            model = path.rsplit("/", 1)[-1].split(":")[0]
+            return h.Response(200, json=self._batch_create(body, model), headers=headers)
+        if "/batches/" in path:
+            return self._batch(h, path.rsplit("/", 1)[-1], request.method, headers)
         if path.endswith((":countTokens", ":computeTokens")):  # pre-flight counts: not billed
             return h.Response(200, json={"totalTokens": 10, "tokensInfo": []}, headers=headers)
         if path.endswith((":embedContent", ":batchEmbedContents", ":predict")):
@@ -176,6 +190,68 @@ class FakeGemini:
             }
             return h.Response(200, json={"answers": answers, "usage": usage}, headers=headers)
         return h.Response(404, json={"error": {"code": 404, "message": path}}, headers=headers)
+
+    # -- batches (the Gemini API's, with inlined requests) ------------------------------------
+
+    def _batch_create(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """A pending batch job; each retrieve after ``batch_polls`` answers it ended, each of its
+        requests answered (and billed) as generate_content would answer it."""
+        requests = (((body.get("batch") or {}).get("inputConfig") or {}).get("requests") or {}).get(
+            "requests"
+        ) or []
+        name = f"batches/fake-{uuid.uuid4().hex}"  # unique as the API's, across fakes too
+        created = time.time() - 3600  # dated now: batch prices have a start date
+        job = {
+            "name": name,
+            "metadata": {
+                "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+                "model": f"models/{model}",
+                "state": "BATCH_STATE_PENDING",
+                "createTime": _rfc3339(created),
+            },
+        }
+        with self._lock:
+            self._batches[name.rsplit("/", 1)[-1]] = [
+                job,
+                [r.get("request") or {} for r in requests],
+                0,
+            ]
+        return job
+
+    def _batch(self, h: ModuleType, bid: str, method: str, headers: dict[str, str]) -> Any:
+        with self._lock:
+            found = self._batches.get(bid.split(":")[0])
+        if found is None:
+            return h.Response(404, json={"error": {"code": 404, "message": bid}}, headers=headers)
+        job, requests, polls = found
+        if bid.endswith(":cancel"):
+            found[2] = -1  # cancelled: ends with the first request answered
+            return h.Response(200, json={}, headers=headers)
+        if polls >= 0:
+            found[2] = polls + 1
+        if 0 <= polls < self.batch_polls:
+            running = {**job, "metadata": {**job["metadata"], "state": "BATCH_STATE_RUNNING"}}
+            return h.Response(200, json=running, headers=headers)
+        if not requests:  # a file of requests: the results go to a file too
+            metadata = {
+                **job["metadata"],
+                "state": "BATCH_STATE_SUCCEEDED",
+                "endTime": _rfc3339(time.time()),
+                "output": {"responsesFile": "files/fake-batch-results"},
+            }
+            return h.Response(200, json={**job, "metadata": metadata}, headers=headers)
+        answered = requests[:1] if polls < 0 else requests
+        responses = []
+        for i, request in enumerate(answered):
+            answer = self._answer(request, f"{bid}-{i}", False)
+            responses.append({"response": answer, "metadata": {"key": str(i)}})
+        metadata = {
+            **job["metadata"],
+            "state": "BATCH_STATE_CANCELLED" if polls < 0 else "BATCH_STATE_SUCCEEDED",
+            "endTime": _rfc3339(time.time()),
+            "output": {"inlinedResponses": {"inlinedResponses": responses}},
+        }
+        return h.Response(200, json={**job, "metadata": metadata}, headers=headers)
 
     def _tier_header(self, path: str, body: dict[str, Any]) -> dict[str, str]:
         """The Gemini API names the tier that served a request in a header (Vertex AI in

@@ -25,6 +25,8 @@ import itertools
 import json
 import re
 import struct
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -135,14 +137,25 @@ class FakeOpenAI:
     """The request handler. Keeps a request log and the background responses it created."""
 
     def __init__(
-        self, *, output_tokens: int = 24, latency_chunks: int = 6, background_polls: int = 0
+        self,
+        *,
+        output_tokens: int = 24,
+        latency_chunks: int = 6,
+        background_polls: int = 0,
+        batch_polls: int = 1,
+        batch_end: str = "completed",
+        batch_model: str = "gpt-5-mini",
     ) -> None:
         self.output_tokens = output_tokens
         self.chunks = latency_chunks
         self.background_polls = background_polls
+        self.batch_polls = batch_polls  # retrieves answering in_progress before the batch ends
+        self.batch_end = batch_end  # how a batch ends: completed, expired, cancelled or failed
+        self.batch_model = batch_model
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._background: dict[str, dict[str, Any]] = {}
+        self._batches: dict[str, dict[str, Any]] = {}
 
     # -- usage ------------------------------------------------------------------------------------
     def _usage_numbers(self, model: str, prompt_text: str) -> dict[str, int]:
@@ -227,6 +240,13 @@ class FakeOpenAI:
         }.get((method, tail))
         if route is None and method == "GET" and tail.startswith("/responses/"):
             return self._retrieve(tail.split("/")[2], request)
+        if tail == "/batches" and method == "POST":
+            return self._batch_create(body)
+        if tail == "/batches" and method == "GET":
+            batches = [job["batch"] for job in self._batches.values()]
+            return self._json({"object": "list", "data": batches, "has_more": False})
+        if tail.startswith("/batches/"):
+            return self._batch(method, tail.split("/")[2:])
         if route is None:
             return hx.Response(404, json={"error": {"message": f"no fake for {method} {path}"}})
         return route(body, answered)
@@ -516,6 +536,46 @@ class FakeOpenAI:
                 )
             )
         return self._json(done)
+
+    # -- batches ----------------------------------------------------------------------------------
+    def _batch_create(self, body: dict[str, Any]) -> Any:
+        """A batch of three requests, validating; it ends after ``batch_polls`` retrieves."""
+        bid = f"batch_{uuid.uuid4().hex}"
+        batch = {
+            "id": bid,
+            "object": "batch",
+            "endpoint": body.get("endpoint") or "/v1/chat/completions",
+            "input_file_id": body.get("input_file_id") or "file-fake",
+            "completion_window": body.get("completion_window") or "24h",
+            "status": "validating",
+            "created_at": int(time.time()) - 3600,  # dated now: batch prices have a start date
+            "request_counts": {"total": 3, "completed": 0, "failed": 0},
+            "model": self.batch_model,
+            "usage": None,
+        }
+        self._batches[bid] = {"batch": batch, "polls": 0, "cancel": False}
+        return self._json(batch)
+
+    def _batch(self, method: str, rest: list[str]) -> Any:
+        job = self._batches.get(rest[0])
+        if job is None:
+            return httpx_module().Response(404, json={"error": {"message": f"no batch {rest}"}})
+        batch = job["batch"]
+        if method == "POST" and rest[1:] == ["cancel"]:
+            job["cancel"] = True
+            return self._json({**batch, "status": "cancelling"})
+        job["polls"] += 1
+        if job["polls"] <= self.batch_polls:
+            return self._json({**batch, "status": "in_progress"})
+        end = "cancelled" if job["cancel"] else self.batch_end
+        done = 1 if end in ("cancelled", "expired") else 0 if end == "failed" else 3
+        ended = {**batch, "status": end, f"{end}_at": batch["created_at"] + 3600}
+        ended["request_counts"] = {"total": 3, "completed": done, "failed": 3 - done}
+        if done:
+            n = self._usage_numbers(self.batch_model, "word " * 1500)  # a prompt cache hit too
+            usage = self._responses_usage({k: v * done for k, v in n.items()})
+            ended["usage"] = usage
+        return self._json(ended)
 
     def _compact(self, body: dict[str, Any], model: str) -> Any:
         n = self._usage_numbers(body.get("model") or "", _text_of(body.get("input")))
