@@ -78,6 +78,17 @@ def _run_openai(live: bool, say: Any) -> None:
 
     with trace_tokens("indexer", tags=["demo", "batch"]) as indexer:
         client.embeddings.create(model=EMBED_MODEL, input=QUESTIONS)
+        # The flex tier: slower, at half the price (priced at the tier that served it).
+        client.responses.create(
+            model=REASONING_MODEL, input="Tag this title: Dune.", service_tier="flex"
+        )
+        if not live:  # a real batch takes up to a day; the fake ends it on the second look
+            batch = client.batches.create(
+                input_file_id="file-demo", endpoint="/v1/responses", completion_window="24h"
+            )
+            for _ in range(3):
+                if client.batches.retrieve(batch.id).status == "completed":
+                    break
 
         async def summaries() -> None:
             await asyncio.gather(

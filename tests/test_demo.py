@@ -23,7 +23,10 @@ def test_demo_runs_offline_and_writes_jsonl(
         ai_tokentrace.uninstrument()
     records = [TokenUsageRecord.from_json(line) for line in out.read_text().splitlines()]
     openai_records = [r for r in records if r.provider == "openai"]
-    assert len(openai_records) == 8
+    assert len(openai_records) == 10
+    assert "flex" in {r.usage_details.get("service_tier") for r in openai_records}
+    [batch] = [r for r in openai_records if r.operation == "batches"]
+    assert (batch.trace_name, batch.usage_details["processing"]) == ("indexer", "batch")
     assert {r.trace_name for r in openai_records} == {"support-bot", "indexer"}
     assert all(r.usage_available and r.total_tokens > 0 for r in openai_records)
     assert any(r.streamed for r in openai_records)

@@ -23,7 +23,7 @@ from ._base import PatchTarget, Wrapper, bounded_put, first_time, run_time
 from ._base import field_of as _get
 from .genai import GEMINI, VERTEX, extract_generate_content
 
-__all__ = ["BATCHES", "extract_batch_job", "targets"]
+__all__ = ["BATCHES", "extract_batch_job", "seen", "targets"]
 
 BATCHES = "batches"
 # A job's end state -> the record's status (an expired or cancelled job bills what it finished)
@@ -110,9 +110,10 @@ def _model(job: Any) -> str | None:
     return model.rsplit("/", 1)[-1] if model is not None else None
 
 
-def _seen(instance: Any, job: Any, started: float, scope: Any) -> None:
+def seen(instance: Any, job: Any, started: float, scope: Any) -> None:
     """A job ``create`` or ``get`` returned: remember the scope of one still running; count
-    one ended with inlined responses, once."""
+    one ended with inlined responses, once. ``instance``: the SDK's Batches object (None in
+    decorator-only mode: a Gemini API job, the only kind with inlined responses)."""
     name = nonempty_str(_get(job, "name"))
     if name is None:
         return
@@ -162,7 +163,7 @@ def _hook(is_async: bool) -> Wrapper:
             started, scope = now(), _current_scope.get()
             job = await wrapped(*args, **kwargs)
             try:
-                _seen(instance, job, started, scope)
+                seen(instance, job, started, scope)
             except Exception:
                 internal_error("genai batch")
             return job
@@ -177,7 +178,7 @@ def _hook(is_async: bool) -> Wrapper:
         started, scope = now(), _current_scope.get()
         job = wrapped(*args, **kwargs)
         try:
-            _seen(instance, job, started, scope)
+            seen(instance, job, started, scope)
         except Exception:
             internal_error("genai batch")
         return job

@@ -875,9 +875,9 @@ class GenaiIntegration:
         return targets
 
     def capture_returned(self, obj: object) -> bool:
-        """Decorator-only mode: a returned GenerateContentResponse / EmbedContentResponse, or
-        an Interaction / CreateDecisionResponse / VoiceOutput (a Gemini API one: the object
-        names no provider)."""
+        """Decorator-only mode: a returned GenerateContentResponse / EmbedContentResponse, an
+        Interaction / CreateDecisionResponse / VoiceOutput (a Gemini API one: the object names
+        no provider), or a BatchJob."""
         kind = type(obj).__name__
         if kind in _GENERATED_KINDS:
             from . import _genai_interactions as gi
@@ -886,6 +886,14 @@ class GenaiIntegration:
             try:
                 detached = gi.detach(obj)
                 emit(GEMINI, operation, detached[1], detached, gi.extract, now())
+            except Exception:
+                internal_error("genai capture_returned")
+            return True
+        if kind == "BatchJob":  # counted once, when ended, as ``batches.get`` counts it
+            from . import _genai_batches
+
+            try:
+                _genai_batches.seen(None, obj, now(), _current_scope.get())
             except Exception:
                 internal_error("genai capture_returned")
             return True

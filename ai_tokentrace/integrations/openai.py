@@ -1345,6 +1345,7 @@ _OPERATION_BY_TYPE: dict[str, str] = {
     "Transcription": "audio.transcriptions",
     "TranscriptionVerbose": "audio.transcriptions",
     "TranscriptionDiarized": "audio.transcriptions",
+    "Batch": BATCHES,
 }
 
 
@@ -1405,6 +1406,9 @@ class OpenAIIntegration:
                 break
         if op is None:
             return False
+        if op == BATCHES:  # counted once, when ended, as ``batches.retrieve`` counts it
+            _count_batch(_Call("openai", op, None, now(), _current_scope.get()), obj, None)
+            return True
         model = getattr(obj, "model", None)
         emit(
             "openai",

@@ -214,3 +214,26 @@ def test_a_job_without_usage_on_its_responses_gives_no_usage() -> None:
     )
     raw, _, name = _genai_batches.extract_batch_job(job)
     assert (raw, name) == (None, "batches/x")
+
+
+def test_decorator_only_mode_counts_a_returned_ended_job_once(
+    client: Any, records: Any, fake: FakeGemini
+) -> None:
+    """Without instrument(), a traced function returning the job counts it when it has ended,
+    once however often it returns it."""
+    ai_tokentrace.uninstrument()
+    fake.batch_polls = 0
+    job = client.batches.create(model="gemini-2.5-flash", src=REQUESTS)
+
+    @ai_tokentrace.trace_tokens("poll")
+    def poll() -> Any:
+        return client.batches.get(name=job.name)
+
+    poll()
+    poll()
+    [rec] = records()
+    assert (rec.operation, rec.trace_name, rec.usage_details["processing"]) == (
+        "batches",
+        "poll",
+        "batch",
+    )

@@ -211,3 +211,22 @@ async def test_an_azure_batch_is_counted_as_azure(azure: Api, records) -> None:
         await azure.call(lambda c: c.batches.retrieve(batch.id))
     [rec] = records()
     assert (rec.provider, rec.operation) == ("azure.ai.openai", "batches")
+
+
+def test_decorator_only_mode_counts_a_returned_ended_batch_once(records) -> None:
+    """Without instrument(), a traced function returning the batch counts it when it has
+    ended, once however often it returns it."""
+    ai_tokentrace.uninstrument()
+    api = Api("sync", FakeOpenAI(batch_polls=0))
+    batch = api.client.batches.create(
+        input_file_id="file-abc", endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+    @ai_tokentrace.trace_tokens("poll")
+    def poll() -> Any:
+        return api.client.batches.retrieve(batch.id)
+
+    poll()
+    poll()
+    [rec] = records()
+    assert (rec.operation, rec.trace_name, rec.response_id) == ("batches", "poll", batch.id)
