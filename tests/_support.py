@@ -79,6 +79,28 @@ def call_fields(rec: TokenUsageRecord) -> dict[str, Any]:
     return {k: v for k, v in rec._asdict().items() if k not in PER_CALL_FIELDS}
 
 
+def genai_prices_cost(
+    rec: TokenUsageRecord, provider_id: str, context: dict[str, str] | None = None
+) -> float:
+    """What genai-prices' own calculation charges for a record's model and text buckets, in a
+    request ``context`` (its ``price_context``: a service tier, batch processing)."""
+    from genai_prices import Usage, calc_price
+
+    usage = Usage(
+        input_tokens=rec.input_tokens,
+        output_tokens=rec.output_tokens,
+        cache_read_tokens=rec.cached_input_tokens,
+    )
+    got = calc_price(
+        usage,
+        str(rec.model),
+        provider_id=provider_id,
+        genai_request_timestamp=rec.timestamp,
+        price_context=context,
+    )
+    return float(got.total_price)
+
+
 def make_record(n: int = 0, **fields: object) -> TokenUsageRecord:
     values: dict[str, object] = {
         "record_id": f"rec-{n}",

@@ -10,9 +10,10 @@ import pytest
 from google.genai import types
 
 import ai_tokentrace
-from ai_tokentrace import TokenUsageRecord
 from ai_tokentrace.integrations import _genai_batches
 from ai_tokentrace.testing.fake_genai import FakeGemini
+
+from ..._support import genai_prices_cost
 
 pytestmark = [
     pytest.mark.usefixtures("instrumented"),
@@ -59,20 +60,6 @@ def jobs(request: pytest.FixtureRequest, client: Any) -> Jobs:
     return Jobs(client, str(request.param))
 
 
-def genai_prices_cost(rec: TokenUsageRecord, context: dict[str, str] | None) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=rec.input_tokens, output_tokens=rec.output_tokens)
-    got = calc_price(
-        usage,
-        str(rec.model),
-        provider_id="google",
-        genai_request_timestamp=rec.timestamp,
-        price_context=context,
-    )
-    return float(got.total_price)
-
-
 async def test_a_job_is_counted_once_when_a_get_finds_it_ended(jobs: Jobs, records: Any) -> None:
     job = await jobs.create()
     states = [(await jobs.get(job.name)).state.name for _ in range(3)]
@@ -112,8 +99,8 @@ async def test_a_job_is_priced_at_batch_rates(jobs: Jobs, records: Any) -> None:
     for _ in range(2):
         await jobs.get(job.name)
     [rec] = records()
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, {"processing": "batch"}))
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, None) / 2)
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google", {"processing": "batch"}))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google") / 2)
 
 
 async def test_a_job_is_dated_and_timed_by_the_job_itself(jobs: Jobs, records: Any) -> None:

@@ -10,9 +10,9 @@ import pytest
 from google import genai
 from google.genai import types
 
-from ai_tokentrace import TokenUsageRecord
 from ai_tokentrace.testing.fake_genai import FakeGemini
 
+from ..._support import genai_prices_cost
 from .conftest import Generate
 
 pytestmark = [
@@ -31,20 +31,6 @@ def hook_form(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def genai_prices_cost(rec: TokenUsageRecord, context: dict[str, str] | None) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=rec.input_tokens, output_tokens=rec.output_tokens)
-    got = calc_price(
-        usage,
-        MODEL,
-        provider_id="google",
-        genai_request_timestamp=rec.timestamp,
-        price_context=context,
-    )
-    return float(got.total_price)
-
-
 @pytest.mark.parametrize("tier", ["flex", "priority"])
 async def test_a_gemini_api_call_is_priced_at_the_tier_that_served_it(
     generate: Generate, client: Any, tier: str, records: Any
@@ -52,8 +38,8 @@ async def test_a_gemini_api_call_is_priced_at_the_tier_that_served_it(
     await generate(client, model=MODEL, config=types.GenerateContentConfig(service_tier=tier))
     [rec] = records()
     assert rec.usage_details["service_tier"] == tier
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, {"service_tier": tier}))
-    assert rec.cost_usd != pytest.approx(genai_prices_cost(rec, None))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google", {"service_tier": tier}))
+    assert rec.cost_usd != pytest.approx(genai_prices_cost(rec, "google"))
 
 
 @pytest.mark.parametrize("tier", ["flex", "priority"])
@@ -65,7 +51,7 @@ async def test_a_vertex_call_is_priced_at_the_tier_its_traffic_type_names(
     )
     [rec] = records()
     assert rec.usage_details["traffic_type"] == f"ON_DEMAND_{tier.upper()}"
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, {"service_tier": tier}))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google", {"service_tier": tier}))
 
 
 async def test_a_standard_call_costs_the_standard_price(
@@ -74,7 +60,7 @@ async def test_a_standard_call_costs_the_standard_price(
     await generate(vertex_client, model=MODEL)
     [rec] = records()
     assert rec.usage_details["traffic_type"] == "ON_DEMAND"
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, None))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google"))
 
 
 async def test_a_priority_call_served_as_standard_costs_the_standard_price(
@@ -86,7 +72,7 @@ async def test_a_priority_call_served_as_standard_costs_the_standard_price(
     await generate(client, model=MODEL, config=config)
     [rec] = records()
     assert rec.usage_details["service_tier"] == "standard"
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, None))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google"))
 
 
 needs_interactions = pytest.mark.skipif(
@@ -112,7 +98,7 @@ async def test_an_interaction_is_priced_at_the_tier_that_served_it(
             [event async for event in result]
     [rec] = records()
     assert rec.usage_details["service_tier"] == "flex"
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, {"service_tier": "flex"}))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "google", {"service_tier": "flex"}))
 
 
 @pytest.mark.parametrize("hook_form", ["direct"])

@@ -104,3 +104,19 @@ def azure(request: pytest.FixtureRequest, instrumented: InMemoryTokenUsageServic
 def plain_api() -> Api:
     """A sync client on the fake transport, for building raw wrappers before instrumenting."""
     return Api("sync", FakeOpenAI())
+
+
+@pytest.fixture(params=["responses", "beta.responses"])
+def responses(request: pytest.FixtureRequest, api: Api) -> Callable[[Any], Any]:
+    """The Responses API, and the beta one (``?beta=true`` in its paths), on a client."""
+    path = str(request.param)
+    resource = method(api.client, path)  # skips on SDKs without it
+    assert resource is not None
+    names = path.split(".")
+
+    def of(client: Any) -> Any:
+        for name in names:
+            client = getattr(client, name)
+        return client
+
+    return of

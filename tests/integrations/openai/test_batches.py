@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 import ai_tokentrace
-from ai_tokentrace import TokenUsageRecord
 from ai_tokentrace.integrations import openai as openai_integration
 from ai_tokentrace.testing.fake_openai import FakeOpenAI
 
+from ..._support import genai_prices_cost
 from .conftest import Api
 
 pytestmark = pytest.mark.usefixtures("instrumented")
@@ -29,24 +29,6 @@ def create(api: Api) -> Any:
             input_file_id="file-abc", endpoint="/v1/chat/completions", completion_window="24h"
         )
     )
-
-
-def genai_prices_cost(rec: TokenUsageRecord, context: dict[str, str] | None) -> float:
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(
-        input_tokens=rec.input_tokens,
-        output_tokens=rec.output_tokens,
-        cache_read_tokens=rec.cached_input_tokens,
-    )
-    got = calc_price(
-        usage,
-        str(rec.model),
-        provider_id="openai",
-        genai_request_timestamp=rec.timestamp,
-        price_context=context,
-    )
-    return float(got.total_price)
 
 
 async def test_a_batch_is_counted_once_when_a_retrieve_finds_it_ended(api: Api, records) -> None:
@@ -99,8 +81,8 @@ async def test_a_batch_is_priced_at_batch_rates(api: Api, records) -> None:
     for _ in range(2):
         await api.call(lambda c: c.batches.retrieve(batch.id))
     [rec] = records()
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, {"processing": "batch"}))
-    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, None) / 2)
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "openai", {"processing": "batch"}))
+    assert rec.cost_usd == pytest.approx(genai_prices_cost(rec, "openai") / 2)
 
 
 async def test_a_batch_counts_in_the_scope_it_was_created_in(api: Api, records) -> None:

@@ -32,22 +32,6 @@ def hook_form(request: pytest.FixtureRequest) -> str:
 LONG = [{"role": "user", "content": "word " * 1500}]
 
 
-@pytest.fixture(params=["responses", "beta.responses"])
-def responses(request: pytest.FixtureRequest, api: Api) -> Callable[[Any], Any]:
-    """The Responses API, and the beta one (``?beta=true`` in its paths), on a client."""
-    path = str(request.param)
-    resource = method(api.client, path)  # skips on SDKs without it
-    assert resource is not None
-    names = path.split(".")
-
-    def of(client: Any) -> Any:
-        for name in names:
-            client = getattr(client, name)
-        return client
-
-    return of
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 async def test_chat_completion_counted_once(api: Api, stream: bool, records) -> None:
     """A chat completion, plain or streamed, gives one record with cached tokens split out."""
