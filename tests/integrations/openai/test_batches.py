@@ -50,14 +50,15 @@ async def test_a_batch_record_holds_the_usage_of_all_its_requests(api: Api, reco
     await api.call(lambda c: c.batches.retrieve(batch.id))
     ended = await api.call(lambda c: c.batches.retrieve(batch.id))
     [rec] = records()
-    usage = ended.usage
+    usage = ended.usage  # an SDK older than the field keeps it as the JSON it was
+    usage = usage if isinstance(usage, dict) else usage.model_dump()
     assert (rec.input_tokens, rec.output_tokens, rec.total_tokens) == (
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.total_tokens,
+        usage["input_tokens"],
+        usage["output_tokens"],
+        usage["total_tokens"],
     )
-    assert rec.reasoning_tokens == usage.output_tokens_details.reasoning_tokens
-    assert rec.cached_input_tokens == usage.input_tokens_details.cached_tokens > 0
+    assert rec.reasoning_tokens == usage["output_tokens_details"]["reasoning_tokens"]
+    assert rec.cached_input_tokens == usage["input_tokens_details"]["cached_tokens"] > 0
     assert rec.usage_details == {
         "processing": "batch",
         "batch_requests": 3,
