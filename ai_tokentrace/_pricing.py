@@ -253,14 +253,11 @@ class _Entry:
     def rates_at(self, when: datetime) -> ModelRates:
         if self.fixed is not None:
             return self.fixed
-        # genai-prices semantics: the last conditional price whose constraint holds wins,
-        # else the first.
-        for active, rates in reversed(self.variants):
-            if active is None or active(when):
-                return rates
-        return self.variants[0][1]
+        return self.variants[self._standard_index(when)][1]
 
     def _standard_index(self, when: datetime) -> int:
+        """genai-prices semantics: the last conditional price whose constraint holds wins,
+        else the first."""
         for i in range(len(self.variants) - 1, -1, -1):
             active = self.variants[i][0]
             if active is None or active(when):
@@ -286,8 +283,7 @@ class _Entry:
                 if active:
                     for name, value in fields.items():
                         chosen.setdefault(name, value)
-            merged = {**self.prices[standard], **chosen} if self.prices else chosen
-            rates = _compile_fields(merged) or self.rates_at(when)
+            rates = _compile_fields({**self.prices[standard], **chosen}) or self.rates_at(when)
             self.by_context[key] = rates
         return rates
 
