@@ -18,6 +18,7 @@ __all__ = [
     "PatchTarget",
     "Wrapper",
     "bounded_put",
+    "call_hook",
     "field_of",
     "first_time",
     "run_time",
@@ -116,3 +117,43 @@ def run_time(begun: float | None, ended: float | None) -> float | None:
     if begun is None or ended is None or ended < begun:
         return None
     return ended - begun
+
+
+def call_hook(
+    begin: Callable[[Any, dict[str, Any]], Any],
+    finish: Callable[[Any, Any], None],
+    is_async: bool,
+) -> Wrapper:
+    """A wrapt hook for a method that makes one call and returns what it made: ``begin(instance,
+    kwargs)`` before it (a budget's refusal in it reaches the caller), then ``finish(begun,
+    result)``, which never raises. Outside ``suppressed()`` contexts only (our own traffic)."""
+    from .._internal import _suppressed
+
+    if is_async:
+
+        async def ahook(
+            wrapped: Callable[..., Any],
+            instance: Any,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            if _suppressed.get():
+                return await wrapped(*args, **kwargs)
+            begun = begin(instance, kwargs)
+            result = await wrapped(*args, **kwargs)
+            finish(begun, result)
+            return result
+
+        return ahook
+
+    def hook(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if _suppressed.get():
+            return wrapped(*args, **kwargs)
+        begun = begin(instance, kwargs)
+        result = wrapped(*args, **kwargs)
+        finish(begun, result)
+        return result
+
+    return hook

@@ -11,15 +11,14 @@ input, Vertex AI's Cloud Storage or BigQuery) reports no usage here and is not c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from .._capture import Extraction, emit, nonempty_str, now
-from .._internal import _suppressed, internal_error
+from .._internal import internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, Wrapper, bounded_put, first_time, run_time
+from ._base import PatchTarget, Wrapper, bounded_put, call_hook, first_time, run_time
 from ._base import field_of as _get
 from .genai import GEMINI, VERTEX, extract_generate_content
 
@@ -148,42 +147,21 @@ def seen(instance: Any, job: Any, started: float, scope: Any) -> None:
     )
 
 
+def _begin(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, float, Any]:
+    return instance, now(), _current_scope.get()
+
+
+def _finish(begun: tuple[Any, float, Any], job: Any) -> None:
+    instance, started, scope = begun
+    try:
+        seen(instance, job, started, scope)
+    except Exception:
+        internal_error("genai batch")
+
+
 def _hook(is_async: bool) -> Wrapper:
     """``create`` and ``get`` alike: what they return says what to do."""
-    if is_async:
-
-        async def ahook(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            if _suppressed.get():
-                return await wrapped(*args, **kwargs)
-            started, scope = now(), _current_scope.get()
-            job = await wrapped(*args, **kwargs)
-            try:
-                seen(instance, job, started, scope)
-            except Exception:
-                internal_error("genai batch")
-            return job
-
-        return ahook
-
-    def hook(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _suppressed.get():
-            return wrapped(*args, **kwargs)
-        started, scope = now(), _current_scope.get()
-        job = wrapped(*args, **kwargs)
-        try:
-            seen(instance, job, started, scope)
-        except Exception:
-            internal_error("genai batch")
-        return job
-
-    return hook
+    return call_hook(_begin, _finish, is_async)
 
 
 def targets() -> list[PatchTarget]:

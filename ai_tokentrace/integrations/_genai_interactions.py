@@ -30,10 +30,10 @@ from typing import Any
 
 from .. import _capture, _scope
 from .._capture import Capture, Extraction, before_call, nonempty_str, now
-from .._internal import _suppressed, internal_error
+from .._internal import internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, Wrapper, bounded_put
+from ._base import PatchTarget, Wrapper, bounded_put, call_hook
 from ._base import field_of as _get
 from .genai import GEMINI, VERTEX
 
@@ -191,34 +191,11 @@ def _begin(operation: str, instance: Any, kwargs: dict[str, Any]) -> _Hop:
 
 def _creator(operation: str, is_async: bool) -> Wrapper:
     """The hook of a generated ``create`` (one request each call)."""
-    if is_async:
-
-        async def acreate(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            if _suppressed.get():
-                return await wrapped(*args, **kwargs)
-            hop = _begin(operation, instance, kwargs)
-            result = await wrapped(*args, **kwargs)
-            _finish(hop, result, None)
-            return result
-
-        return acreate
-
-    def create(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if _suppressed.get():
-            return wrapped(*args, **kwargs)
-        hop = _begin(operation, instance, kwargs)
-        result = wrapped(*args, **kwargs)
-        _finish(hop, result, None)
-        return result
-
-    return create
+    return call_hook(
+        lambda instance, kwargs: _begin(operation, instance, kwargs),
+        lambda hop, result: _finish(hop, result, None),
+        is_async,
+    )
 
 
 def _getter(is_async: bool) -> Wrapper:

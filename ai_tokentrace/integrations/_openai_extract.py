@@ -329,27 +329,22 @@ def extract_audio(obj: Any) -> Extraction:
 
 
 def extract_batch(obj: Any) -> Extraction:
-    """A finished batch (``Batch``): the usage of all its requests, priced at batch rates.
+    """A finished batch (``Batch``): the usage of all its requests (the Responses API's usage
+    fields), priced at batch rates.
 
     Batch usage is reported on batches created after 2025-09-07; older ones have none."""
-    u = _get(obj, "usage")
-    if u is None:
+    snap = _snap_defensively(obj, _RESPONSES_NAMES)
+    if snap is None:
         return None, None, None
-    details: dict[str, Any] = {"processing": "batch"}
+    raw = from_responses_snapshot(snap)
+    details = dict(raw.details, processing="batch")
     counts = _get(obj, "request_counts")
     _put(details, "batch_requests", _get(counts, "completed"))
     _put(details, "batch_requests_failed", _get(counts, "failed"))
     endpoint = nonempty_str(_get(obj, "endpoint"))
     if endpoint is not None:
         details["batch_endpoint"] = endpoint
-    raw = RawUsage(
-        prompt=_get(u, "input_tokens"),
-        completion=_get(u, "output_tokens"),
-        total=_get(u, "total_tokens"),
-        cached=_get(_get(u, "input_tokens_details"), "cached_tokens"),
-        reasoning=_get(_get(u, "output_tokens_details"), "reasoning_tokens"),
-        details=details,
-    )
+    raw.details = details
     return raw, nonempty_str(_get(obj, "model")), nonempty_str(_get(obj, "id"))
 
 

@@ -224,3 +224,14 @@ def test_decorator_only_mode_counts_a_returned_ended_job_once(
         "poll",
         "batch",
     )
+
+
+async def test_a_job_seen_in_our_own_traffic_is_not_counted(jobs: Jobs, records: Any) -> None:
+    """What ai-tokentrace's own code calls (``suppressing()``) is never recorded."""
+    from ai_tokentrace._internal import suppressing
+
+    with suppressing():
+        job = await jobs.create()
+        for _ in range(2):
+            await jobs.get(job.name)
+    assert records() == []

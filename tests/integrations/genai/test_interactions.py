@@ -80,6 +80,18 @@ async def test_one_interaction_gives_one_record_with_gemini_buckets(
     assert rec.total_tokens == fake.billed_total
 
 
+async def test_an_interaction_in_our_own_traffic_is_not_counted(
+    interact: Interact, fake: FakeGemini, records: Any
+) -> None:
+    """What ai-tokentrace's own code calls (``suppressing()``) is never recorded."""
+    from ai_tokentrace._internal import suppressing
+
+    with suppressing():
+        await interact(fake_genai_client(fake))
+    assert fake.requests
+    assert records() == []
+
+
 async def test_automatic_continuation_counts_each_round_trip_once(
     interact: Interact, fake: FakeGemini, records: Any
 ) -> None:
