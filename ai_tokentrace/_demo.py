@@ -27,6 +27,7 @@ CHAT_MODEL = "gpt-4o-mini"
 REASONING_MODEL = "gpt-5-mini"
 EMBED_MODEL = "text-embedding-3-small"
 DEFAULT_OUT = "demo-output/usage.jsonl"
+_TURN_ENDS = {f"agent.session.turn.{end}" for end in ("completed", "failed", "cancelled")}
 
 # A long, stable system prompt: the kind of prefix OpenAI serves from its prompt cache.
 SYSTEM = (
@@ -100,6 +101,22 @@ def _run_openai(live: bool, say: Any) -> None:
 
         asyncio.run(summaries())
     say(f"  -> indexer scope:     {_scope_line(indexer)}")
+
+    # The Agents API (beta): a session's turn runs on OpenAI's side and is counted when its
+    # event stream (or a retrieve) shows it ended. Offline only here: a live session runs code.
+    if not live and hasattr(client.beta, "agents"):
+        with (
+            trace_tokens("coding-agent", tags=["demo"]) as coder,
+            client.beta.agents.sessions.create(
+                agent={"model": REASONING_MODEL, "instructions": "Write code, then run it."},
+                environment={"type": "openai_hosted"},
+                input="Write tree.py, which prints the files here as a tree, and run it.",
+                stream=True,
+            ) as events,
+        ):
+            turns = [e.turn.status for e in events if e.type in _TURN_ENDS]
+        say(f"  agent       a session, its turns: {', '.join(turns)}")
+        say(f"  -> coding-agent scope: {_scope_line(coder)}")
 
 
 def _scope_line(scope: Any) -> str:

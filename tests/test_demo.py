@@ -23,11 +23,17 @@ def test_demo_runs_offline_and_writes_jsonl(
         ai_tokentrace.uninstrument()
     records = [TokenUsageRecord.from_json(line) for line in out.read_text().splitlines()]
     openai_records = [r for r in records if r.provider == "openai"]
-    assert len(openai_records) == 10
+    import openai
+
+    agents = hasattr(openai.OpenAI(api_key="sk-none").beta, "agents")  # the beta Agents API
+    assert len(openai_records) == 10 + agents
+    if agents:
+        [turn] = [r for r in openai_records if r.operation == "agents.turns"]
+        assert (turn.trace_name, turn.model) == ("coding-agent", "gpt-5-mini")
     assert "flex" in {r.usage_details.get("service_tier") for r in openai_records}
     [batch] = [r for r in openai_records if r.operation == "batches"]
     assert (batch.trace_name, batch.usage_details["processing"]) == ("indexer", "batch")
-    assert {r.trace_name for r in openai_records} == {"support-bot", "indexer"}
+    assert {r.trace_name for r in openai_records} - {"coding-agent"} == {"support-bot", "indexer"}
     assert all(r.usage_available and r.total_tokens > 0 for r in openai_records)
     assert any(r.streamed for r in openai_records)
     gemini = [r for r in records if r.provider == "gcp.gemini"]

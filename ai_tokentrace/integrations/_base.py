@@ -22,6 +22,7 @@ __all__ = [
     "field_of",
     "first_time",
     "run_time",
+    "unix_seconds",
 ]
 
 _V = TypeVar("_V")
@@ -109,6 +110,13 @@ def first_time(seen: dict[str, object], key: str) -> bool:
         with contextlib.suppress(StopIteration, RuntimeError):
             seen.pop(next(iter(seen)), None)
     return seen.setdefault(key, mark) is mark
+
+
+def unix_seconds(value: Any) -> float | None:
+    """A Unix time field (seconds) as a float; None when missing or odd."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def run_time(begun: float | None, ended: float | None) -> float | None:

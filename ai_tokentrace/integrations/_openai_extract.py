@@ -22,6 +22,7 @@ __all__ = [
     "Detached",
     "UsageSnapshot",
     "detach",
+    "extract_agent_turn",
     "extract_audio",
     "extract_batch",
     "extract_completion",
@@ -348,6 +349,24 @@ def extract_batch(obj: Any) -> Extraction:
     return raw, nonempty_str(_get(obj, "model")), nonempty_str(_get(obj, "id"))
 
 
+def extract_agent_turn(obj: Any) -> Extraction:
+    """An Agents API session turn (``Turn``, or the event that ended it where only the event
+    carries usage): the Responses API's usage fields. The turn names no model; its session
+    and subagent go in the details."""
+    snap = _snap_defensively(obj, _RESPONSES_NAMES)
+    if snap is None:
+        return None, None, None
+    raw = from_responses_snapshot(snap)
+    turn = _get(obj, "turn") or obj
+    details = dict(raw.details)
+    for key, name in (("agent_session", "session_id"), ("subagent", "subagent_id")):
+        value = nonempty_str(_get(turn, name))
+        if value is not None:
+            details[key] = value
+    raw.details = details
+    return raw, None, nonempty_str(_get(turn, "id"))
+
+
 EXTRACTORS = {
     "chat.completions": extract_completion,
     "completions": extract_completion,
@@ -357,4 +376,5 @@ EXTRACTORS = {
     "images": extract_images,
     "audio.transcriptions": extract_audio,
     "batches": extract_batch,
+    "agents.turns": extract_agent_turn,
 }

@@ -34,7 +34,9 @@ from .._capture import Capture, before_call, emit, nonempty_str, now
 from .._internal import _suppressed, internal_error, logger, suppressed
 from .._scope import Scope, current_scope
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, bounded_put, first_time, run_time
+from . import _openai_agents as agents
+from ._base import PatchTarget, bounded_put, first_time, run_time, unix_seconds
+from ._openai_agents import AGENT_TURNS
 from ._openai_extract import (
     EXTRACTORS,
     SNAPSHOT_EXTRACTORS,
@@ -116,7 +118,9 @@ class _Call:
         self.scope = scope
         self.background = background
         self.injected = False
-        self.pending_id: str | None = None  # set on a retrieve of a pending background response
+        # None on a call that starts billed work; else what the call reads: a pending background
+        # response's id, a batch (``_READS``), or an Agents API request's kind and path
+        self.pending_id: str | None = None
         # injected in place: (the options' field dict, the body it had), put back after the call
         self.restore: tuple[dict[str, Any], Any] | None = None
 
@@ -273,6 +277,8 @@ def _begin_request(
     if op is None:
         if type(url) is str and url.startswith("/batches"):
             return _begin_batch(client, url, method), args, kwargs
+        if type(url) is str and url.startswith("/agents"):
+            return _begin_agents(client, url, method), args, kwargs
         if (
             _pending
             and isinstance(url, str)
@@ -340,9 +346,13 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
     images and audio streams keep the proxy."""
     try:
         if isinstance(result, _STREAM_TYPES):
+            if call.operation is AGENT_TURNS:
+                return _watch_agents(call, result)
             state = StreamState(result, call)
             return result if state.decoder is not None else StreamProxy(result, state)
         if isinstance(result, _ASYNC_STREAM_TYPES):
+            if call.operation is AGENT_TURNS:
+                return _watch_agents(call, result)
             state = StreamState(result, call)
             return result if state.decoder is not None else AsyncStreamProxy(result, state)
         if isinstance(result, _RAW_TYPES):
@@ -371,8 +381,9 @@ def _request_id_in(found: Any) -> str | None:
 
 def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
     """A non-streamed result: emit it (background responses wait for their usage)."""
-    if call.operation == BATCHES:
-        _count_batch(call, result, request_id)
+    special = _COUNTERS.get(call.operation)
+    if special is not None:  # batches, agent sessions: usage reported apart from the call
+        special(call, result, request_id)
         return
     if call.pending_id is not None:
         if getattr(result, "usage", None) is None:
@@ -412,12 +423,19 @@ _batches: dict[str, _Call] = {}  # batches created in a scope, by id, until they
 _batches_counted: dict[str, object] = {}  # ended batches counted here, by id
 
 
+_READS = "read"  # ``_Call.pending_id`` of a call that reads what was billed (no budget refuses it)
+
+
 def _begin_batch(client: Any, url: str, method: Any) -> _Call | None:
     """``batches.create`` (to remember the scope it ran in) and ``batches.retrieve`` (which
     counts a batch found ended with usage); not list or cancel."""
     verb = str(method).lower()
-    if (url == "/batches" and verb == "post") or (verb == "get" and url.startswith("/batches/")):
+    if url == "/batches" and verb == "post":
         return _Call(_provider(client), BATCHES, None, now(), _current_scope.get())
+    if verb == "get" and url.startswith("/batches/"):
+        call = _Call(_provider(client), BATCHES, None, now(), _current_scope.get())
+        call.pending_id = _READS
+        return call
     return None
 
 
@@ -440,7 +458,7 @@ def _count_batch(call: _Call, batch: Any, request_id: str | None) -> None:
         return
     created = _batches.pop(bid, None)
     status, field = end
-    ended = _seconds(getattr(batch, field, None))
+    ended = unix_seconds(getattr(batch, field, None))
     emit(
         call.provider,
         BATCHES,
@@ -453,15 +471,59 @@ def _count_batch(call: _Call, batch: Any, request_id: str | None) -> None:
         scope=created.scope if created is not None else call.scope,
         key=f"{call.provider}:batch:{bid}",
         at=ended,
-        took=run_time(_seconds(getattr(batch, "created_at", None)), ended),
+        took=run_time(unix_seconds(getattr(batch, "created_at", None)), ended),
     )
 
 
-def _seconds(value: Any) -> float | None:
-    """A Unix time field (seconds) as a float; None when missing or odd."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
+# -- the Agents API (beta): a session's turns, counted once each when seen ended ---------------
+def _begin_agents(client: Any, url: str, method: Any) -> _Call | None:
+    """A request under ``/agents`` that :mod:`._openai_agents` looks at; its ``pending_id``
+    says what it is (``"<kind> <path>"``). Only a session's creation and the input sent to it
+    start billed work (a budget may refuse them); the rest read."""
+    kind = agents.begin(url, method)
+    if kind is None:
+        return None
+    call = _Call(_provider(client), AGENT_TURNS, None, now(), _current_scope.get())
+    call.pending_id = kind
+    return call
+
+
+def _count_agents(call: _Call, result: Any, request_id: str | None) -> None:
+    agents.seen(
+        call.pending_id or "",
+        call.provider,
+        call.scope,
+        call.started,
+        result,
+        _request_id_of(result) or request_id,
+    )
+
+
+def _watch_agents(call: _Call, stream: Any) -> Any:
+    response = getattr(stream, "response", None)
+    headers = getattr(response, "headers", None)
+    rid = headers.get("x-request-id") if headers is not None else None
+    agents.watch(
+        call.pending_id or "",
+        stream,
+        call.provider,
+        call.scope,
+        call.started,
+        rid if isinstance(rid, str) else None,
+    )
+    return stream
+
+
+_COUNTERS = {BATCHES: _count_batch, AGENT_TURNS: _count_agents}
+
+
+def _bills(call: _Call) -> bool:
+    """Whether a call starts billed work, so a spent budget refuses it: not a retrieve (of a
+    batch, or of a background response), nor a request of the Agents API other than creating
+    a session or sending it input."""
+    if call.operation is AGENT_TURNS:
+        return agents.bills(call.pending_id or "")
+    return call.pending_id is None
 
 
 def _emit_for(call: _Call, payload: Any, **kw: Any) -> None:
@@ -1200,7 +1262,7 @@ def _general_begin(
         call, args, kwargs = _begin_request(client, args, kwargs)
     except Exception:
         internal_error("openai request")
-    if call is not None:
+    if call is not None and _bills(call):
         try:
             before_call(call.provider, call.model)
         except BaseException:  # refused: the request options get their own body back
@@ -1346,6 +1408,7 @@ _OPERATION_BY_TYPE: dict[str, str] = {
     "TranscriptionVerbose": "audio.transcriptions",
     "TranscriptionDiarized": "audio.transcriptions",
     "Batch": BATCHES,
+    "Turn": AGENT_TURNS,  # an Agents API session's turn
 }
 
 
@@ -1408,6 +1471,11 @@ class OpenAIIntegration:
             return False
         if op == BATCHES:  # counted once, when ended, as ``batches.retrieve`` counts it
             _count_batch(_Call("openai", op, None, now(), _current_scope.get()), obj, None)
+            return True
+        if op == AGENT_TURNS:  # counted once, when ended, as ``turns.retrieve`` counts it
+            call = _Call("openai", op, None, now(), _current_scope.get())
+            call.pending_id = agents.TURN
+            _count_agents(call, obj, None)
             return True
         model = getattr(obj, "model", None)
         emit(

@@ -145,6 +145,10 @@ class FakeOpenAI:
         batch_polls: int = 1,
         batch_end: str = "completed",
         batch_model: str = "gpt-5-mini",
+        turn_polls: int = 1,
+        turn_end: str = "completed",
+        turn_usage: str = "both",
+        subagent_turns: int = 0,
     ) -> None:
         self.output_tokens = output_tokens
         self.chunks = latency_chunks
@@ -152,6 +156,17 @@ class FakeOpenAI:
         self.batch_polls = batch_polls  # retrieves answering in_progress before the batch ends
         self.batch_end = batch_end  # how a batch ends: completed, expired, cancelled or failed
         self.batch_model = batch_model
+        # Agents API sessions: a turn's retrieves answer in_progress ``turn_polls`` times; it
+        # ends ``turn_end`` (completed, failed or cancelled); its usage is on the turn and on
+        # the event that ends it (``both``), on the event only (``event``) or nowhere
+        # (``none``); each input also runs ``subagent_turns`` subagent turns, with usage of
+        # their own
+        self.turn_polls = turn_polls
+        self.turn_end = turn_end
+        self.turn_usage = turn_usage
+        self.subagent_turns = subagent_turns
+        self._agents: dict[str, str] = {}  # agent id -> model
+        self._sessions: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._background: dict[str, dict[str, Any]] = {}
@@ -247,6 +262,10 @@ class FakeOpenAI:
             return self._json({"object": "list", "data": batches, "has_more": False})
         if tail.startswith("/batches/"):
             return self._batch(method, tail.split("/")[2:])
+        if tail == "/agents" or tail.startswith("/agents/"):
+            answer = self._agents_api(method, tail.split("/")[2:], body)
+            if answer is not None:
+                return answer
         if route is None:
             return hx.Response(404, json={"error": {"message": f"no fake for {method} {path}"}})
         return route(body, answered)
@@ -576,6 +595,146 @@ class FakeOpenAI:
             usage = self._responses_usage({k: v * done for k, v in n.items()})
             ended["usage"] = usage
         return self._json(ended)
+
+    # -- the Agents API (beta): agents, sessions, their turns and event streams -------------------
+    def _agents_api(self, method: str, rest: list[str], body: dict[str, Any]) -> Any:
+        if not rest and method == "POST":
+            aid = f"agent_{uuid.uuid4().hex}"
+            self._agents[aid] = str(body.get("model") or "gpt-5-mini")
+            return self._json(self._agent(aid))
+        if len(rest) == 1 and rest[0] in self._agents:
+            return self._json(self._agent(rest[0]))
+        if not rest or rest[0] != "sessions":
+            return None
+        if len(rest) == 1 and method == "POST":
+            return self._session_create(body)
+        if len(rest) == 1:
+            sessions = [self._session(sid) for sid in self._sessions]
+            return self._json({"object": "list", "data": sessions, "has_more": False})
+        state = self._sessions.get(rest[1]) if len(rest) > 1 else None
+        if state is None:
+            return httpx_module().Response(404, json={"error": {"message": f"no session {rest}"}})
+        sid = rest[1]
+        if len(rest) == 2:
+            return self._json(self._session(sid))
+        if rest[2:] == ["events"] and method == "POST":
+            for event in body.get("events") or []:
+                self._start_turns(sid, _text_of(event.get("content") or event))
+            return httpx_module().Response(202, headers={"x-request-id": self._id("req")})
+        if rest[2:] == ["events"]:
+            return self._sse(self._session_events(sid, created=False))
+        if rest[2:] == ["turns"]:
+            turns = [self._public(t) for t in state["turns"].values() if not t["subagent_id"]]
+            return self._json({"object": "list", "data": turns, "has_more": False})
+        turn = state["turns"].get(rest[-1])
+        if turn is None or rest[2] not in ("turns", "subagents"):
+            return httpx_module().Response(404, json={"error": {"message": f"no turn {rest}"}})
+        state["polls"][turn["id"]] = polls = state["polls"].get(turn["id"], 0) + 1
+        if turn["status"] == "in_progress" and polls > self.turn_polls:
+            self._end_turn(sid, turn)
+        return self._json(self._public(turn))
+
+    def _agent(self, aid: str) -> dict[str, Any]:
+        return {"id": aid, "object": "agent", "model": self._agents[aid], "created_at": 0}
+
+    def _session_create(self, body: dict[str, Any]) -> Any:
+        agent = body.get("agent") or {}
+        aid = body.get("agent_id") or f"agent_{uuid.uuid4().hex}"
+        self._agents.setdefault(aid, str(agent.get("model") or "gpt-5-mini"))
+        sid = f"sess_{uuid.uuid4().hex}"
+        self._sessions[sid] = {"agent": aid, "turns": {}, "polls": {}, "unstreamed": []}
+        if body.get("input"):
+            self._start_turns(sid, _text_of(body["input"]))
+        if body.get("stream"):
+            return self._sse(self._session_events(sid, created=True))
+        return self._json(self._session(sid))
+
+    def _session(self, sid: str) -> dict[str, Any]:
+        state = self._sessions[sid]
+        aid = state["agent"]
+        ended = [t["usage"] for t in state["turns"].values() if t["usage"]]
+        running = any(t["status"] == "in_progress" for t in state["turns"].values())
+        usage = None
+        if ended:
+            usage = self._responses_usage(
+                {
+                    "prompt": sum(u["input_tokens"] for u in ended),
+                    "completion": sum(u["output_tokens"] for u in ended),
+                    "cached": sum(u["input_tokens_details"]["cached_tokens"] for u in ended),
+                    "reasoning": sum(u["output_tokens_details"]["reasoning_tokens"] for u in ended),
+                }
+            )
+        return {
+            "id": sid,
+            "object": "agent.session",
+            "agent": {"id": aid, "model": self._agents[aid], "service_tier": "auto"},
+            "status": "in_progress" if running else "idle",
+            "usage": usage,  # the session's running total: never a record's
+            "metadata": {},
+            "created_at": 0,
+        }
+
+    def _start_turns(self, sid: str, text: str) -> None:
+        """Input starts a turn of the root agent and ``subagent_turns`` subagent turns."""
+        state = self._sessions[sid]
+        begun = int(time.time()) - 60
+        for n in range(1 + self.subagent_turns):
+            tid = f"turn_{uuid.uuid4().hex}"
+            state["turns"][tid] = {
+                "id": tid,
+                "object": "agent.session.turn",
+                "agent_id": state["agent"] if n == 0 else f"agent_sub{n}",  # the subagent's
+                "session_id": sid,
+                "subagent_id": None if n == 0 else f"subagent_fake{n}",
+                "status": "in_progress",
+                "created_at": begun,
+                "started_at": begun + 1,
+                "completed_at": None,
+                "usage": None,
+                "_text": text * (n + 1) * 40,  # a long prompt: cached tokens too
+            }
+            state["unstreamed"].append(tid)
+
+    def _end_turn(self, sid: str, turn: dict[str, Any]) -> None:
+        if turn["status"] != "in_progress":
+            return
+        model = self._agents[self._sessions[sid]["agent"]]
+        turn["status"] = self.turn_end
+        turn["completed_at"] = turn["started_at"] + 30
+        turn["usage"] = self._responses_usage(self._usage_numbers(model, turn.pop("_text")))
+
+    def _public(self, turn: dict[str, Any]) -> dict[str, Any]:
+        """A turn as the API shows it (its usage where ``turn_usage`` puts it)."""
+        shown = {k: v for k, v in turn.items() if not k.startswith("_")}
+        if self.turn_usage != "both":
+            shown["usage"] = None
+        return shown
+
+    def _session_events(self, sid: str, created: bool) -> Iterator[tuple[str | None, Any]]:
+        """A session's events: its creation (``created``), then each turn not streamed yet,
+        from its start to its end, then the session idle."""
+        state = self._sessions[sid]
+        if created:
+            session = self._session(sid)
+            yield None, {"type": "agent.session.created", "event_id": "", "session": session}
+        while state["unstreamed"]:
+            turn = state["turns"][state["unstreamed"].pop(0)]
+            base = {"event_id": "", "session_id": sid, "turn_id": turn["id"]}
+            yield None, {**base, "type": "agent.session.turn.created", "turn": self._public(turn)}
+            yield None, {**base, "type": "agent.session.turn.output_text.delta", "delta": "Done."}
+            self._end_turn(sid, turn)
+            end = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}
+            usage = turn["usage"] if self.turn_usage in ("both", "event") else None
+            yield (
+                None,
+                {
+                    **base,
+                    "type": f"agent.session.turn.{end[turn['status']]}",
+                    "turn": self._public(turn),
+                    "usage": usage,
+                },
+            )
+        yield None, {"type": "agent.session.idle", "event_id": "", "session": self._session(sid)}
 
     def _compact(self, body: dict[str, Any], model: str) -> Any:
         n = self._usage_numbers(body.get("model") or "", _text_of(body.get("input")))

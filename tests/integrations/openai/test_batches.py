@@ -188,6 +188,20 @@ def test_threads_retrieving_one_ended_batch_count_it_once(instrumented, records)
     assert [r.response_id for r in records()] == [batch.id]
 
 
+def test_a_spent_budget_refuses_a_new_batch_but_not_reading_one(records) -> None:
+    api = Api("sync", FakeOpenAI(batch_polls=0))
+    batch = api.client.batches.create(
+        input_file_id="file-abc", endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    with ai_tokentrace.trace_tokens("capped", budget=ai_tokentrace.Budget(limit_usd=0.0)):
+        assert api.client.batches.retrieve(batch.id).status == "completed"
+        with pytest.raises(ai_tokentrace.BudgetExceededError):
+            api.client.batches.create(
+                input_file_id="file-abc", endpoint="/v1/chat/completions", completion_window="24h"
+            )
+    assert [r.response_id for r in records()] == [batch.id]
+
+
 async def test_an_azure_batch_is_counted_as_azure(azure: Api, records) -> None:
     batch = await create(azure)
     for _ in range(2):

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import ai_tokentrace
 from ai_tokentrace.testing.fake_openai import FakeOpenAI
 
 from .conftest import MESSAGES, Api, method, require
@@ -259,6 +260,20 @@ async def test_background_response_counted_once_when_usage_arrives(
     await api.call(lambda c: responses(c).retrieve(queued.id))
     [rec] = records()
     assert (rec.response_id, rec.model, rec.output_tokens) == (queued.id, "gpt-5", 88)
+
+
+async def test_a_spent_budget_does_not_refuse_reading_a_background_response(
+    api: Api, responses: Callable[[Any], Any], records
+) -> None:
+    """Its retrieve reads what was billed: a budget refuses new work, not that."""
+    queued = await api.call(
+        lambda c: responses(c).create(model="gpt-5", input="Hi", **_background(api))
+    )
+    with ai_tokentrace.trace_tokens("capped", budget=ai_tokentrace.Budget(limit_usd=0.0)):
+        got = await api.call(lambda c: responses(c).retrieve(queued.id))
+    assert got.status == "completed"
+    [rec] = records()
+    assert rec.response_id == queued.id
 
 
 @pytest.mark.parametrize("path", ["responses", "beta.responses"])
