@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, NamedTuple, TypeAlias
 
 from ._internal import logger
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 _MTOK = 1_000_000.0
+_HOUR = 3600.0  # genai-prices prices durations per hour
 
 # Our provider names (OpenTelemetry GenAI) -> genai-prices provider ids to try, in order.
 _PROVIDER_IDS: dict[str, tuple[str, ...]] = {
@@ -83,6 +85,7 @@ class ModelRates:
     cache_write: Rate | None = None
     output_audio: Rate | None = None
     output_image: Rate | None = None
+    audio_second: float | None = None  # usage billed by duration (genai-prices' audio hours)
     tiered: bool = field(init=False, default=False, compare=False)
     modal: bool = field(init=False, default=False, compare=False)  # any of the last six set
 
@@ -110,8 +113,10 @@ class ModelRates:
         cached: int,
         reasoning: int,
         modal: ModalTokens | None = None,
+        audio_seconds: float = 0.0,
     ) -> float:
-        """Price one call; tiers follow genai-prices (crossing a threshold reprices every token)."""
+        """Price one call; tiers follow genai-prices (crossing a threshold reprices every token).
+        ``audio_seconds``: usage billed by duration (a transcription, a Live voice session)."""
         if self.tiered:
             ri = _tier(self.input, input_tokens)
             ro = _tier(self.output, input_tokens)
@@ -133,6 +138,8 @@ class ModelRates:
             cost += self._modal_extra(
                 input_tokens, output_tokens, cached, reasoning, modal, ri, rc, ro
             )
+        if audio_seconds > 0 and self.audio_second is not None:
+            cost += audio_seconds * self.audio_second
         return round(cost, 12)
 
     def _modal_extra(
@@ -200,6 +207,8 @@ class ModelRates:
         for name, rate in zip(ModalTokens._fields, self._modal_rates(), strict=True):
             if rate is not None:
                 shown[name] = show(rate)
+        if self.audio_second is not None:
+            shown["audio_per_hour"] = round(self.audio_second * _HOUR, 9)
         return shown
 
 
@@ -416,10 +425,19 @@ def price_record(record: TokenUsageRecord) -> tuple[float | None, str | None]:
             record.output_tokens,
             record.cached_input_tokens,
             record.reasoning_tokens,
-            modal_tokens(record.usage_details) if rates.modal else None,
+            modal_tokens(details) if rates.modal else None,
+            _seconds(details) if rates.audio_second is not None else 0.0,
         ),
         entry.source,
     )
+
+
+def _seconds(details: Mapping[str, Any]) -> float:
+    """The audio seconds a record's usage was billed by (0.0: none)."""
+    value = details.get("audio_seconds") if details else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return 0.0
 
 
 # usage_details keys holding a {modality: tokens} breakdown -> the bucket it breaks down
@@ -635,8 +653,12 @@ def _compile_price(price: Any) -> ModelRates | None:
 def _compile_fields(d: Mapping[str, Any]) -> ModelRates | None:
     input_rate = _rate(d.get("input_mtok"))
     output_rate = _rate(d.get("output_mtok"))
-    if input_rate is None and output_rate is None:
-        return None  # priced per request/second/character only: not ours to guess
+    hours = d.get("audio_hours")
+    if hours is None:
+        hours = d.get("input_audio_hours")
+    audio_second = float(hours) / _HOUR if isinstance(hours, (int, float, Decimal)) else None
+    if input_rate is None and output_rate is None and audio_second is None:
+        return None  # priced per request or character only: not ours to guess
     per_k = d.get("requests_kcount")
     return ModelRates(
         input=input_rate if input_rate is not None else 0.0,
@@ -650,6 +672,7 @@ def _compile_fields(d: Mapping[str, Any]) -> ModelRates | None:
         cache_write=_rate(d.get("cache_write_mtok")),
         output_audio=_rate(d.get("output_audio_mtok")),
         output_image=_rate(d.get("output_image_mtok")),
+        audio_second=audio_second,
     )
 
 
@@ -745,11 +768,18 @@ def estimate(
     when: datetime | None = None,
     service_tier: str | None = None,
     batch: bool = False,
+    audio_seconds: float = 0.0,
 ) -> float | None:
     info = lookup(model, provider, when, service_tier, batch)
     if info is None:
         return None
-    return info.rates.cost(input_tokens, output_tokens, cached_input_tokens, reasoning_tokens)
+    return info.rates.cost(
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        reasoning_tokens,
+        audio_seconds=float(audio_seconds),
+    )
 
 
 def refresh(timeout: float = 30.0) -> bool:

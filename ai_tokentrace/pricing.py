@@ -106,9 +106,11 @@ def estimate(
     provider: str | None = None,
     service_tier: str | None = None,
     batch: bool = False,
+    audio_seconds: float = 0.0,
 ) -> float | None:
     """USD for a call with these counts (cached within input, reasoning within output), at
-    the ``service_tier``'s or batch rates when given."""
+    the ``service_tier``'s or batch rates when given. ``audio_seconds``: usage billed by
+    duration (``whisper-1``, a ``gpt-live-1`` voice session)."""
     return _pricing.estimate(
         model,
         input_tokens,
@@ -119,6 +121,7 @@ def estimate(
         None,
         service_tier,
         batch,
+        audio_seconds,
     )
 
 

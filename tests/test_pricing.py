@@ -321,6 +321,39 @@ def test_lookup_shows_the_audio_rates_a_model_has() -> None:
     assert "input_audio" not in pricing.lookup("gpt-4o-mini").rates.per_mtok()  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(("model", "seconds"), [("whisper-1", 7), ("gpt-live-1", 1234.5)])
+def test_usage_billed_by_duration_is_priced_as_genai_prices_prices_it(
+    model: str, seconds: float
+) -> None:
+    """A transcription billed by the second, a Live voice session: per audio hour."""
+    from genai_prices import Usage, calc_price
+
+    want = calc_price(
+        Usage(audio_seconds=seconds), model, provider_id="openai", genai_request_timestamp=WHEN
+    )
+    got = cost_of(rec(model, 0, 0, usage_details={"audio_seconds": seconds}))
+    assert got == pytest.approx(float(want.total_price), rel=1e-9)
+    assert got is not None
+    assert got > 0
+
+
+@pytest.mark.parametrize("odd", [None, -3, "long", True, 0])
+def test_odd_or_missing_seconds_cost_nothing(odd: object) -> None:
+    assert cost_of(rec("whisper-1", 0, 0, usage_details={"audio_seconds": odd})) == 0.0
+
+
+def test_seconds_of_a_model_priced_per_token_only_cost_nothing_more() -> None:
+    plain = cost_of(rec("gpt-4o-mini", 1000, 100))
+    assert cost_of(rec("gpt-4o-mini", 1000, 100, usage_details={"audio_seconds": 60})) == plain
+
+
+def test_estimate_and_lookup_price_audio_seconds() -> None:
+    assert pricing.estimate("gpt-live-1", 0, 0, audio_seconds=1800) == pytest.approx(1.5)
+    shown = pricing.lookup("whisper-1").rates.per_mtok()  # type: ignore[union-attr]
+    assert shown["audio_per_hour"] == pytest.approx(0.36)
+    assert "audio_per_hour" not in pricing.lookup("gpt-4o-mini").rates.per_mtok()  # type: ignore[union-attr]
+
+
 def test_unknown_model_is_unpriced_not_zero() -> None:
     """A model no table knows gets cost_usd=None and no source, never 0."""
     assert price_record(rec("acme-llm-unreleased", 100, 10)) == (None, None)

@@ -199,6 +199,16 @@ async def test_transcription_duration_usage_kept_as_seconds(api: Api, records) -
     assert rec.usage_details == {"audio_seconds": 7}
 
 
+async def test_a_transcription_billed_by_duration_is_priced_per_audio_hour(
+    api: Api, records
+) -> None:
+    await api.call(
+        lambda c: c.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
+    )
+    [rec] = records()
+    assert rec.cost_usd == pytest.approx(7 * 0.36 / 3600)  # whisper-1: $0.36 an hour
+
+
 async def test_chat_stream_helper_counted_once(api: Api, records) -> None:
     """client.chat.completions.stream() is counted once and its final completion still builds."""
     helper = method(api.client, "chat.completions.stream", "beta.chat.completions.stream")
