@@ -653,9 +653,7 @@ def _compile_price(price: Any) -> ModelRates | None:
 def _compile_fields(d: Mapping[str, Any]) -> ModelRates | None:
     input_rate = _rate(d.get("input_mtok"))
     output_rate = _rate(d.get("output_mtok"))
-    hours = d.get("audio_hours")
-    if hours is None:
-        hours = d.get("input_audio_hours")
+    hours = d.get("audio_hours")  # what genai-prices prices ``audio_seconds`` at
     audio_second = float(hours) / _HOUR if isinstance(hours, (int, float, Decimal)) else None
     if input_rate is None and output_rate is None and audio_second is None:
         return None  # priced per request or character only: not ours to guess

@@ -10,6 +10,14 @@ counted once per connection, by its id (a message parsed twice is counted once).
 the one the connection was opened for (its URL; a Responses response's own where the URL names
 none), ``response_model`` the session's as the server last said it (``session.created`` /
 ``session.updated``); the latency runs from the response's ``response.created``.
+
+The Live API (``live.connect``, a session's ``sideband`` and ``forks`` connections) bills a
+voice session by its duration: one record a session, operation ``live``, from its
+``session.closed`` event (the final cumulative seconds, never a sum of the running totals
+``session.usage.updated`` reports), priced per audio hour. What a session delegates is billed
+apart, and arrives wrapped: a Responses model's response (``response.event``, its last event)
+and a Decision (``decision.event``). Each is counted once per process, whichever connection
+(the primary or a sideband) showed it, with a ``record_id`` derived from its id.
 """
 
 from __future__ import annotations
@@ -21,13 +29,24 @@ from typing import Any
 from .._capture import Extraction, emit, nonempty_str, now
 from .._internal import internal_error
 from .._record import RawUsage
-from ._base import PatchTarget
+from ._base import PatchTarget, first_time
 from ._base import field_of as _get
-from ._openai_extract import SNAPSHOT_EXTRACTORS, detach, extract_audio
+from ._openai_extract import EXTRACTORS, SNAPSHOT_EXTRACTORS, detach, extract_audio
 
-__all__ = ["REALTIME", "extract_realtime", "snapshot_realtime", "targets"]
+__all__ = [
+    "LIVE",
+    "REALTIME",
+    "extract_live_session",
+    "extract_realtime",
+    "snapshot_realtime",
+    "targets",
+]
 
 REALTIME = "realtime"
+LIVE = "live"
+# Live sessions and what they delegated, counted here (by kind and id): a sideband sees what
+# the primary connection sees
+_live_counted: dict[str, object] = {}
 _STATE = "_ai_tokentrace_ws"
 _MAX_SEEN = 1024  # response ids remembered per connection (only to count a re-parse once)
 _RESPONSE_ENDS = {
@@ -45,6 +64,10 @@ _TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
 _WATCHED = frozenset(
     {
         "session.created",
+        "session.started",  # the Live API's
+        "session.closed",
+        "response.event",
+        "decision.event",
         "session.updated",
         "response.created",
         "response.done",
@@ -109,9 +132,18 @@ def extract_realtime(snap: Any) -> Extraction:
 class _Connection:
     """What one connection's events have told us so far."""
 
-    __slots__ = ("model", "provider", "seen", "session_model", "started", "transcription_model")
+    __slots__ = (
+        "model",
+        "opened",
+        "provider",
+        "seen",
+        "session_model",
+        "started",
+        "transcription_model",
+    )
 
     def __init__(self, connection: Any) -> None:
+        self.opened = now()  # its first event: a Live session's record runs from here
         self.provider, self.model = _from_url(connection)  # the model asked for
         self.session_model: str | None = None  # the model the session says it runs
         self.transcription_model: str | None = None
@@ -167,7 +199,10 @@ def _parse_event(
 
 
 def _notice(state: _Connection, kind: str, event: Any) -> None:
-    if kind == "session.created" or kind == "session.updated":
+    if kind in _LIVE_KINDS:
+        _LIVE_KINDS[kind](state, event)
+        return
+    if kind == "session.created" or kind == "session.updated" or kind == "session.started":
         session = _get(event, "session")
         state.session_model = nonempty_str(_get(session, "model")) or state.session_model
         transcription = _get(_get(_get(session, "audio"), "input"), "transcription") or _get(
@@ -258,6 +293,108 @@ def _transcribed(state: _Connection, event: Any) -> None:
     )
 
 
+# -- the Live API -------------------------------------------------------------------------------
+def extract_live_session(snap: Any) -> Extraction:
+    """A Live session's usage (:func:`_live_closed`'s snapshot): seconds, no tokens."""
+    details: dict[str, Any] = {}
+    for name, key in (
+        ("audio_seconds", "seconds"),
+        ("live_active_seconds", "active_seconds"),
+        ("live_paused_seconds", "paused_seconds"),
+    ):
+        value = snap.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            details[name] = value
+    reason = nonempty_str(snap.get("reason"))
+    if reason is not None:
+        details["live_close_reason"] = reason
+    return RawUsage(details=details), None, None
+
+
+def _live_closed(state: _Connection, event: Any) -> None:
+    """``session.closed``: the session's final billable duration."""
+    session = _get(event, "session")
+    sid = nonempty_str(_get(session, "id"))
+    usage = _get(event, "usage")
+    if usage is None or (sid is not None and not first_time(_live_counted, f"session:{sid}")):
+        return
+    snap = {key: _get(usage, key) for key in ("seconds", "active_seconds", "paused_seconds")}
+    snap["reason"] = _get(event, "reason")
+    emit(
+        state.provider,
+        LIVE,
+        nonempty_str(_get(session, "model")) or state.session_model,
+        snap,
+        extract_live_session,
+        state.opened,
+        streamed=True,
+        response_id=sid,
+        key=None if sid is None else f"{state.provider}:live:{sid}",
+    )
+
+
+def _delegated_response(state: _Connection, event: Any) -> None:
+    """``response.event``: one event of a response the session delegated to a Responses
+    model; its last one holds the response's usage."""
+    inner = _get(event, "event")
+    kind = _get(inner, "type")
+    response = _get(inner, "response")
+    if kind == "response.created":
+        rid = nonempty_str(_get(response, "id"))
+        if rid is not None:
+            state.started[rid] = now()
+        return
+    if kind not in _RESPONSE_ENDS:
+        return
+    snap, model, rid = detach("responses", response)
+    if rid is not None and not first_time(_live_counted, f"response:{rid}"):
+        return
+    started = state.started.pop(rid, None) if rid is not None else None
+    emit(
+        state.provider,
+        "responses",
+        model,
+        snap,
+        SNAPSHOT_EXTRACTORS["responses"],
+        started if started is not None else now(),
+        streamed=True,
+        status=_RESPONSE_ENDS[kind],
+        response_model=model,
+        response_id=rid,
+        usage_available=snap is not None,
+        key=None if rid is None else f"{state.provider}:response:{rid}",
+    )
+
+
+def _delegated_decision(state: _Connection, event: Any) -> None:
+    """``decision.event``: a Decision the session asked for (a delegation, or a transcript
+    trigger firing), with its usage. A decision has no id: its delegation's or firing's."""
+    inner = _get(event, "event")
+    if _get(inner, "type") != "decision.completed":
+        return
+    decision = _get(inner, "decision")
+    which = nonempty_str(_get(event, "delegation_id")) or nonempty_str(_get(event, "trigger_id"))
+    if which is not None and not first_time(_live_counted, f"decision:{which}"):
+        return
+    emit(
+        state.provider,
+        "decisions",
+        nonempty_str(_get(decision, "model")),
+        decision,
+        EXTRACTORS["decisions"],
+        now(),
+        streamed=True,
+        key=None if which is None else f"{state.provider}:live-decision:{which}",
+    )
+
+
+_LIVE_KINDS: dict[str, Callable[[_Connection, Any], None]] = {
+    "session.closed": _live_closed,
+    "response.event": _delegated_response,
+    "decision.event": _delegated_decision,
+}
+
+
 def targets() -> list[PatchTarget]:
     """Each connection class's ``parse_event`` (sync and async connections alike have a sync
     one), patched when its module is imported."""
@@ -267,6 +404,9 @@ def targets() -> list[PatchTarget]:
         ("openai.resources.beta.realtime.realtime", "Realtime"),  # the beta API (openai 1.x on)
         ("openai.resources.responses.responses", "Responses"),
         ("openai.resources.beta.responses.responses", "Responses"),
+        ("openai.resources.live.live", "Live"),
+        ("openai.resources.live.sideband", "Sideband"),
+        ("openai.resources.live.forks", "Forks"),
     ):
         for side in ("", "Async"):
             attribute = f"{side}{prefix}Connection.parse_event"
