@@ -20,6 +20,12 @@ it carried (``step.delta`` metadata, ``step.stop``, ``interaction.status_update`
 keeps the SDK's own stream: only its event generator is swapped for one that looks at each
 event as it passes. A background interaction (created without usage, still running) is
 counted once, when a ``get`` brings its usage.
+
+A live interaction (``client.aio.interactions.connect``, experimental) ends on its websocket:
+the ``interaction.completed`` (or ``cancelled``) event carries its usage. The connection's
+``receive`` generator is watched, and the interaction counted once, as a background one: with
+the model and scope of the ``create`` that made it, when that was in this process (a later
+``get`` then counts nothing more).
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from typing import Any
 
 from .. import _capture, _scope
 from .._capture import Capture, Extraction, before_call, nonempty_str, now
-from .._internal import internal_error
+from .._internal import _suppressed, internal_error
 from .._record import RawUsage
 from .._scope import _current as _current_scope
-from ._base import PatchTarget, Wrapper, bounded_put, call_hook
+from ._base import PatchTarget, Wrapper, bounded_put, call_hook, first_time
 from ._base import field_of as _get
 from .genai import GEMINI, VERTEX
 
@@ -495,6 +501,51 @@ async def _aclose(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
         _closed(instance)
 
 
+# -- live interactions: their usage arrives on the websocket's last event ------------------------
+_LIVE = "google.genai._interactions_websocket"
+_LIVE_ENDS = {
+    "interaction.completed": "ok",
+    "interaction.cancelled": "partial",
+    "interaction.canceled": "partial",
+}
+_live_counted: dict[str, object] = {}  # live interactions counted here, by id
+
+
+def _live_receive(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """The hook of ``InteractionWebSocketConnection.receive``: its events, watched."""
+    events = wrapped(*args, **kwargs)
+    if _suppressed.get():
+        return events
+    return _live_events(events, instance, _current_scope.get())
+
+
+async def _live_events(
+    events: AsyncIterator[Any], connection: Any, scope: Any
+) -> AsyncIterator[Any]:
+    async for event in events:
+        kind = _get(event, "event_type")
+        if kind in _LIVE_ENDS:
+            _live_end(connection, event, _LIVE_ENDS[kind], scope)
+        yield event
+
+
+def _live_end(connection: Any, event: Any, status: str, scope: Any) -> None:
+    """A live interaction's last event: its record, once."""
+    try:
+        fields = snapshot(_get(event, "usage"))
+        iid = nonempty_str(getattr(connection, "id", None))
+        if fields is None or (iid is not None and not first_time(_live_counted, iid)):
+            return
+        hop = _pending.pop(iid, None) if iid is not None else None
+        if hop is None:  # made elsewhere: no model known
+            hop = (GEMINI, INTERACTIONS, None, now(), scope)
+        _emit(hop, (fields, None, iid), status, None, True)
+    except Exception:
+        internal_error("genai live interaction")
+
+
 def targets() -> list[PatchTarget]:
     """The generated classes' methods, each patched when its module is first imported."""
     out: list[PatchTarget] = []
@@ -509,6 +560,9 @@ def targets() -> list[PatchTarget]:
         if operation == INTERACTIONS:
             for prefix, is_async in (("", False), ("Async", True)):
                 out.append(PatchTarget(module, f"{prefix}{cls}.get", _getter(is_async), lazy=True))
+    out.append(
+        PatchTarget(_LIVE, "InteractionWebSocketConnection.receive", _live_receive, lazy=True)
+    )
     out.append(PatchTarget(_STREAMS, "Stream.close", _close, lazy=True))
     out.append(PatchTarget(_STREAMS, "AsyncStream.close", _aclose, lazy=True))
     return out

@@ -168,7 +168,9 @@ class FakeGemini:
         if path.endswith((":embedContent", ":batchEmbedContents", ":predict")):
             return h.Response(200, json=self._embed(path, body, response_id), headers=headers)
         if path.endswith("/interactions") and request.method == "POST":
-            return self._interaction(h, body, f"int-{response_id}", asynchronous)
+            # unique across fakes too, as the API's: ai-tokentrace counts a live one once an id
+            iid = f"int-{response_id}-{uuid.uuid4().hex[:12]}"
+            return self._interaction(h, body, iid, asynchronous)
         if "/interactions/" in path and request.method == "GET":
             stream = request.url.params.get("stream") == "true"
             return self._get_interaction(h, path.rsplit("/", 1)[-1], stream, asynchronous)
@@ -543,12 +545,14 @@ def fake_genai_client(
     *,
     vertexai: bool = False,
     http: ModuleType | None = None,
+    base_url: str | None = None,
     **client_kwargs: Any,
 ) -> Any:
     """A real ``google.genai.Client`` (sync and ``.aio``) whose HTTP is answered by ``fake``.
 
     Both an httpx client and an httpx async client are passed, so the SDK never uses aiohttp.
     ``vertexai=True`` builds a Vertex AI client with a static token (no Google auth calls).
+    ``base_url``: where its websockets go (HTTP is answered by ``fake`` whatever the host).
     """
     from google import genai
     from google.genai import types
@@ -565,6 +569,8 @@ def fake_genai_client(
             client_args={"transport": fake.transport(h)},
             async_client_args={"transport": fake.async_transport(h)},
         )
+    if base_url is not None:
+        options.base_url = base_url
     if vertexai:
         from google.oauth2.credentials import Credentials
 
