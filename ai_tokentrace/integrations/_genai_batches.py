@@ -5,24 +5,34 @@ inlined responses (the Gemini API's batches of inlined requests), on the ``get``
 job ended. The record sums those responses' usage, priced at batch rates (``processing``:
 ``batch``); it is attributed to the scope the job was created in, when that was in this process,
 and its id comes from the job's name, so that two processes counting one job write one record
-to stores keyed on ``record_id``. A job whose results are in a file (the Gemini API's file
-input, Vertex AI's Cloud Storage or BigQuery) reports no usage here and is not counted.
+to stores keyed on ``record_id``.
+
+A Gemini API job of a file of requests writes its results to a file, and the ``get`` that finds
+it ended carries no usage: the job is counted when that file is downloaded
+(``files.download``, to memory or to a path), its lines' usage summed on the background loop.
+Vertex AI's jobs (results in Cloud Storage or BigQuery) report no usage to the SDK and are not
+counted.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from .._capture import Extraction, emit, nonempty_str, now
-from .._internal import internal_error
+from .._internal import internal_error, logger
 from .._record import RawUsage
 from .._scope import _current as _current_scope
 from ._base import PatchTarget, Wrapper, bounded_put, call_hook, first_time, run_time
 from ._base import field_of as _get
 from .genai import GEMINI, VERTEX, extract_generate_content
 
-__all__ = ["BATCHES", "extract_batch_job", "seen", "targets"]
+__all__ = ["BATCHES", "extract_batch_file", "extract_batch_job", "seen", "targets"]
 
 BATCHES = "batches"
 # A job's end state -> the record's status (an expired or cancelled job bills what it finished)
@@ -35,6 +45,7 @@ _ENDS = {
 }
 _created: dict[str, Any] = {}  # jobs created in a scope, by name, until they end
 _counted: dict[str, object] = {}  # ended jobs counted here, by name
+_files: dict[str, tuple[Any, ...]] = {}  # results file -> its ended job's record, until read
 
 
 # -- pure: a job's responses summed (run on the loop) -----------------------------------------
@@ -89,6 +100,46 @@ def extract_batch_job(job: Any) -> Extraction:
     return raw, version, job_name
 
 
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _snake(value: Any) -> Any:
+    """A JSON usage object as the SDK names its fields (``promptTokenCount`` ->
+    ``prompt_token_count``), so the generate_content extractor reads it."""
+    if isinstance(value, dict):
+        return {_CAMEL.sub("_", key).lower(): _snake(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_snake(item) for item in value]
+    return value
+
+
+def extract_batch_file(payload: tuple[Any, str]) -> Extraction:
+    """A job's results file (its bytes, or the path it was downloaded to): a JSON line a
+    request, each its response or its error; their usage summed as :func:`extract_batch_job`
+    sums inlined responses."""
+    source, name = payload
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    items = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict):
+            continue
+        response = item.get("response")
+        if isinstance(response, dict):
+            response = SimpleNamespace(
+                usage_metadata=_snake(response.get("usageMetadata")),
+                model_version=response.get("modelVersion"),
+                response_id=response.get("responseId"),
+            )
+        items.append({"response": response, "error": item.get("error")})
+    return extract_batch_job({"name": name, "dest": {"inlined_responses": items}})
+
+
 # -- the hook ----------------------------------------------------------------------------------
 
 
@@ -121,30 +172,88 @@ def seen(instance: Any, job: Any, started: float, scope: Any) -> None:
         if scope is not None and name not in _created:
             bounded_put(_created, name, scope)
         return
-    if not _get(_get(job, "dest"), "inlined_responses"):
-        _created.pop(name, None)  # results in a file: no usage to read here
-        return
-    if not first_time(_counted, name):
-        return
-    scope = _created.pop(name, scope)
     try:
         provider = VERTEX if instance._api_client.vertexai else GEMINI
     except AttributeError:
         provider = GEMINI
     ended = _epoch(_get(job, "end_time"))
+    # the record, but for its usage: (provider, model, status, scope, key, at, took)
+    record = (
+        provider,
+        _model(job),
+        status,
+        _created.pop(name, scope),
+        f"{provider}:batch:{name}",
+        ended,
+        run_time(_epoch(_get(job, "create_time")), ended),
+    )
+    dest = _get(job, "dest")
+    if not _get(dest, "inlined_responses"):
+        results = _file_key(_get(dest, "file_name"))
+        if results is not None and name not in _counted:  # counted when it is downloaded
+            bounded_put(_files, results, (name, started, *record))
+        return
+    _emit(name, job, extract_batch_job, started, record)
+
+
+def _emit(name: str, payload: Any, extract: Any, started: float, record: tuple[Any, ...]) -> None:
+    """A job's one record, the first time it is counted here."""
+    if not first_time(_counted, name):
+        return
+    provider, model, status, scope, key, at, took = record
     emit(
         provider,
         BATCHES,
-        _model(job),
-        job,
-        extract_batch_job,
+        model,
+        payload,
+        extract,
         started,
         status=status,
         scope=scope,
-        key=f"{provider}:batch:{name}",
-        at=ended,
-        took=run_time(_epoch(_get(job, "create_time")), ended),
+        key=key,
+        at=at,
+        took=took,
     )
+
+
+def _file_key(file: Any) -> str | None:
+    """A file's name as ``files.download`` takes it: ``files/abc``, ``abc`` or its File."""
+    name = nonempty_str(getattr(file, "name", file))
+    if name is None:
+        return None
+    return name.rsplit("files/", 1)[-1].split(":")[0]
+
+
+def _download_begin(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    if not _files:
+        return None
+    key = _file_key(kwargs.get("file"))
+    return (key, kwargs.get("destination")) if key in _files else None
+
+
+def _download_end(begun: tuple[Any, ...] | None, data: Any) -> None:
+    """The results file of an ended job we saw: count the job from it, once."""
+    if begun is None:
+        return
+    try:
+        key, destination = begun
+        if isinstance(data, bytes):
+            source: Any = data
+        elif isinstance(destination, (str, os.PathLike)):
+            source = os.fspath(destination)  # read on the loop
+        else:
+            logger.info(
+                "ai-tokentrace: a batch job's results downloaded to a stream are not read; "
+                "the job is not counted (download to memory or to a path)"
+            )
+            return
+        job = _files.pop(key, None)
+        if job is None:
+            return
+        name, started, *record = job
+        _emit(name, (source, name), extract_batch_file, started, tuple(record))
+    except Exception:
+        internal_error("genai batch results file")
 
 
 def _begin(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, float, Any]:
@@ -165,8 +274,12 @@ def _hook(is_async: bool) -> Wrapper:
 
 
 def targets() -> list[PatchTarget]:
-    return [
+    out = [
         PatchTarget("google.genai.batches", f"{prefix}Batches.{method}", _hook(is_async))
         for prefix, is_async in (("", False), ("Async", True))
         for method in ("create", "get")
     ]
+    for prefix, is_async in (("", False), ("Async", True)):
+        hook = call_hook(_download_begin, _download_end, is_async)
+        out.append(PatchTarget("google.genai.files", f"{prefix}Files.download", hook))
+    return out

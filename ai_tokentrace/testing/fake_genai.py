@@ -105,6 +105,7 @@ class FakeGemini:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, init=False)
     _ids: int = field(default=0, repr=False, init=False)
     _background: dict[str, list[Any]] = field(default_factory=dict, repr=False, init=False)
+    _result_files: dict[str, bytes] = field(default_factory=dict, repr=False, init=False)
     _batches: dict[str, list[Any]] = field(default_factory=dict, repr=False, init=False)
 
     # -- transports -------------------------------------------------------------------------
@@ -163,6 +164,12 @@ class FakeGemini:
             return h.Response(200, json=self._batch_create(body, model), headers=headers)
         if "/batches/" in path:
             return self._batch(h, path.rsplit("/", 1)[-1], request.method, headers)
+        if path.endswith(":download"):
+            with self._lock:
+                data = self._result_files.get(path.rsplit("/", 1)[-1][: -len(":download")])
+            if data is None:
+                return h.Response(404, json={"error": {"code": 404, "message": path}})
+            return h.Response(200, content=data, headers={"content-type": "application/json"})
         if path.endswith((":countTokens", ":computeTokens")):  # pre-flight counts: not billed
             return h.Response(200, json={"totalTokens": 10, "tokensInfo": []}, headers=headers)
         if path.endswith((":embedContent", ":batchEmbedContents", ":predict")):
@@ -235,11 +242,15 @@ class FakeGemini:
             running = {**job, "metadata": {**job["metadata"], "state": "BATCH_STATE_RUNNING"}}
             return h.Response(200, json=running, headers=headers)
         if not requests:  # a file of requests: the results go to a file too
+            results = f"batch-results-{bid.split(':')[0]}"
+            data = self._results_file(bid)
+            with self._lock:
+                self._result_files[results] = data
             metadata = {
                 **job["metadata"],
                 "state": "BATCH_STATE_SUCCEEDED",
                 "endTime": _rfc3339(time.time()),
-                "output": {"responsesFile": "files/fake-batch-results"},
+                "output": {"responsesFile": f"files/{results}"},
             }
             return h.Response(200, json={**job, "metadata": metadata}, headers=headers)
         answered = requests[:1] if polls < 0 else requests
@@ -254,6 +265,17 @@ class FakeGemini:
             "output": {"inlinedResponses": {"inlinedResponses": responses}},
         }
         return h.Response(200, json={**job, "metadata": metadata}, headers=headers)
+
+    def _results_file(self, bid: str) -> bytes:
+        """A file-input job's results, as the Gemini API writes them: a JSON line a request,
+        each its response (camelCase, as on the wire) or its error. Three requests here (the
+        fake never reads the input file), the last of which failed."""
+        lines = []
+        for i, text in enumerate(("one", "two three")):
+            request = {"contents": [{"parts": [{"text": text}], "role": "user"}]}
+            lines.append({"key": str(i), "response": self._answer(request, f"{bid}-{i}", False)})
+        lines.append({"key": "2", "error": {"code": 400, "message": "bad request"}})
+        return b"\n".join(json.dumps(line).encode() for line in lines) + b"\n"
 
     def _tier_header(self, path: str, body: dict[str, Any]) -> dict[str, str]:
         """The Gemini API names the tier that served a request in a header (Vertex AI in

@@ -39,7 +39,9 @@ class Jobs:
 
     def __init__(self, client: Any, kind: str) -> None:
         self.batches = client.batches if kind == "sync" else client.aio.batches
+        self.files = client.files if kind == "sync" else client.aio.files
         self.is_async = kind == "async"
+        self.fake: FakeGemini = client.fake
 
     async def _run(self, result: Any) -> Any:
         return await result if self.is_async else result
@@ -53,6 +55,19 @@ class Jobs:
 
     async def cancel(self, name: str) -> Any:
         return await self._run(self.batches.cancel(name=name))
+
+    async def download(self, file: Any, destination: Any = None) -> Any:
+        if destination is None:
+            return await self._run(self.files.download(file=file))
+        return await self._run(self.files.download(file=file, destination=destination))
+
+    async def ended_file_job(self) -> Any:
+        """A job of a file of requests, created and then got until it has ended."""
+        job = await self.create("files/requests")
+        for _ in range(2):
+            ended = await self.get(job.name)
+        assert ended.dest.file_name
+        return ended
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -161,12 +176,90 @@ async def test_a_cancelled_job_is_partial_with_what_it_answered(jobs: Jobs, reco
     )
 
 
-async def test_a_job_with_its_results_in_a_file_is_not_counted(jobs: Jobs, records: Any) -> None:
-    job = await jobs.create("files/requests")
+async def test_a_job_with_its_results_in_a_file_counts_nothing_until_they_are_read(
+    jobs: Jobs, records: Any
+) -> None:
+    await jobs.ended_file_job()
+    assert records() == []
+
+
+async def test_a_file_jobs_results_downloaded_count_it_once(jobs: Jobs, records: Any) -> None:
+    """Its lines' usage summed, as inlined responses are: two answered, one failed."""
+    ended = await jobs.ended_file_job()
+    data = await jobs.download(ended.dest.file_name)
+    assert data.count(b"\n") == 3
+    await jobs.download(ended.dest.file_name)
+    [rec] = records()
+    assert (rec.operation, rec.model, rec.response_id) == (
+        "batches",
+        "gemini-2.5-flash",
+        ended.name,
+    )
+    assert rec.total_tokens == jobs.fake.billed_total > 0
+    assert rec.usage_details["processing"] == "batch"
+    assert (rec.usage_details["batch_requests"], rec.usage_details["batch_requests_failed"]) == (
+        2,
+        1,
+    )
+    assert rec.usage_details["prompt_tokens_details"] == {"TEXT": rec.input_tokens}
+
+
+async def test_a_file_jobs_results_downloaded_to_a_path_are_read(
+    jobs: Jobs, records: Any, tmp_path: Any
+) -> None:
+    ended = await jobs.ended_file_job()
+    await jobs.download(ended.dest.file_name, destination=str(tmp_path / "results.jsonl"))
+    [rec] = records()
+    assert (rec.response_id, rec.total_tokens) == (ended.name, jobs.fake.billed_total)
+
+
+async def test_a_file_jobs_results_downloaded_to_a_stream_are_not_read(
+    jobs: Jobs, records: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import io
+
+    ended = await jobs.ended_file_job()
+    with caplog.at_level("INFO", logger="ai_tokentrace"):
+        await jobs.download(ended.dest.file_name, destination=io.BytesIO())
+    assert records() == []
+    assert "downloaded to a stream" in caplog.text
+
+
+async def test_a_file_job_counts_in_the_scope_it_was_created_in(jobs: Jobs, records: Any) -> None:
+    with ai_tokentrace.trace_tokens("nightly") as made:
+        job = await jobs.create("files/requests")
     for _ in range(2):
         ended = await jobs.get(job.name)
-    assert ended.dest.file_name
+    with ai_tokentrace.trace_tokens("reader") as reader:
+        await jobs.download(ended.dest.file_name)
+    [rec] = records()
+    assert made.records == (rec,)
+    assert reader.records == ()
+
+
+async def test_results_of_a_job_not_seen_ending_here_count_nothing(
+    jobs: Jobs, records: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ended = await jobs.ended_file_job()
+    monkeypatch.setattr(_genai_batches, "_files", {})  # another process saw it end
+    await jobs.download(ended.dest.file_name)
     assert records() == []
+
+
+def test_a_results_file_with_odd_lines_sums_what_it_can() -> None:
+    lines = [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"key": "0", "response": {"usageMetadata": {"promptTokenCount": 5, '
+        b'"candidatesTokenCount": 7, "totalTokenCount": 12}}}',
+        b'{"key": "1", "response": {}}',
+        b'{"key": "2", "error": {"code": 500}}',
+    ]
+    raw, _, name = _genai_batches.extract_batch_file((b"\n".join(lines), "batches/x"))
+    assert raw is not None
+    assert (raw.prompt, raw.completion, raw.total, name) == (5, 7, 12, "batches/x")
+    assert (raw.details["batch_requests"], raw.details["batch_requests_failed"]) == (2, 1)
 
 
 def test_threads_getting_one_ended_job_count_it_once(
