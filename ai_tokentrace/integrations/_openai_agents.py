@@ -176,9 +176,10 @@ def _count(
         return
     sid = nonempty_str(_get(turn, "session_id"))
     aid = nonempty_str(_get(turn, "agent_id"))
-    model = (_models.get(aid) if aid else None) or (_models.get(sid) if sid else None)
+    # a session keeps the model its agent had when the session was made
+    model = next((_models[key] for key in (sid, aid) if key is not None and key in _models), None)
     if sid is not None:
-        scope = _scopes.get(sid) or scope
+        scope = _scopes.get(sid, scope)
     ended = unix_seconds(_get(turn, "completed_at"))
     emit(
         provider,

@@ -603,6 +603,8 @@ class FakeOpenAI:
             self._agents[aid] = str(body.get("model") or "gpt-5-mini")
             return self._json(self._agent(aid))
         if len(rest) == 1 and rest[0] in self._agents:
+            if method == "POST" and body.get("model"):  # an update: sessions keep their model
+                self._agents[rest[0]] = str(body["model"])
             return self._json(self._agent(rest[0]))
         if not rest or rest[0] != "sessions":
             return None
@@ -642,7 +644,13 @@ class FakeOpenAI:
         aid = body.get("agent_id") or f"agent_{uuid.uuid4().hex}"
         self._agents.setdefault(aid, str(agent.get("model") or "gpt-5-mini"))
         sid = f"sess_{uuid.uuid4().hex}"
-        self._sessions[sid] = {"agent": aid, "turns": {}, "polls": {}, "unstreamed": []}
+        self._sessions[sid] = {
+            "agent": aid,
+            "model": self._agents[aid],  # the agent's model when the session was made
+            "turns": {},
+            "polls": {},
+            "unstreamed": [],
+        }
         if body.get("input"):
             self._start_turns(sid, _text_of(body["input"]))
         if body.get("stream"):
@@ -667,7 +675,7 @@ class FakeOpenAI:
         return {
             "id": sid,
             "object": "agent.session",
-            "agent": {"id": aid, "model": self._agents[aid], "service_tier": "auto"},
+            "agent": {"id": aid, "model": state["model"], "service_tier": "auto"},
             "status": "in_progress" if running else "idle",
             "usage": usage,  # the session's running total: never a record's
             "metadata": {},
@@ -698,7 +706,7 @@ class FakeOpenAI:
     def _end_turn(self, sid: str, turn: dict[str, Any]) -> None:
         if turn["status"] != "in_progress":
             return
-        model = self._agents[self._sessions[sid]["agent"]]
+        model = self._sessions[sid]["model"]
         turn["status"] = self.turn_end
         turn["completed_at"] = turn["started_at"] + 30
         turn["usage"] = self._responses_usage(self._usage_numbers(model, turn.pop("_text")))

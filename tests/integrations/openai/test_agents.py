@@ -260,6 +260,20 @@ async def test_an_agent_created_here_gives_its_turns_their_model(
     assert rec.model == "gpt-5"
 
 
+async def test_a_turn_takes_its_sessions_model_not_its_agents_later_one(
+    api: Api, records
+) -> None:
+    """A session keeps the model its agent had when the session was made."""
+    agent = await api.call(lambda c: c.beta.agents.create(model="gpt-5-mini"))
+    session = await api.call(
+        lambda c: c.beta.agents.sessions.create(agent_id=agent.id, environment=ENV, input=ASK)
+    )
+    await api.call(lambda c: c.beta.agents.update(agent.id, model="gpt-5"))
+    await follow(api, session.id)
+    [rec] = records()
+    assert rec.model == "gpt-5-mini"
+
+
 @pytest.mark.parametrize(("end", "status"), [("failed", "error"), ("cancelled", "partial")])
 async def test_a_turn_that_did_not_complete_keeps_the_usage_it_billed(
     api: Api, records, end: str, status: str
