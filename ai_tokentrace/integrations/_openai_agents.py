@@ -8,9 +8,10 @@ process by its id, with a ``record_id`` derived from that id (a second process c
 writes the same record id). Root-agent and subagent turns are turns of their own, each with
 its own usage, and each counted.
 
-Nothing in a turn names its model: the model is the one its agent runs, learnt from the
-sessions and agents this process saw (created, retrieved, updated, or carried by a session
-event). A turn of a session this process never saw has no model and no price.
+Nothing in a turn names its model: the model is its session's (the one its agent had when the
+session was made), else its agent's, learnt from the sessions and agents this process saw
+(created, retrieved, updated, or carried by a session event). A turn of a session this process
+never saw has no model and no price.
 
 The record goes to the scope the turn's input was sent in (the session's ``create`` or
 ``events.create``), when that was in this process; else to the scope that read the stream or
