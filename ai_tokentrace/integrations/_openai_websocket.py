@@ -218,10 +218,7 @@ def _notice(state: _Connection, kind: str, event: Any) -> None:
     response = _get(event, "response")
     rid = nonempty_str(_get(response, "id"))
     if kind == "response.created":
-        if rid is not None:
-            if len(state.started) >= _MAX_SEEN:
-                state.started.pop(next(iter(state.started)))
-            state.started[rid] = now()
+        _created(state, rid)
         return
     if rid is not None and not state.first(rid):
         return
@@ -230,6 +227,14 @@ def _notice(state: _Connection, kind: str, event: Any) -> None:
         _realtime_done(state, response, rid, started)
     else:
         _responses_end(state, kind, response, started)
+
+
+def _created(state: _Connection, rid: str | None) -> None:
+    """A response began: its latency runs from now."""
+    if rid is not None:
+        if len(state.started) >= _MAX_SEEN:
+            state.started.pop(next(iter(state.started)))
+        state.started[rid] = now()
 
 
 def _realtime_done(state: _Connection, response: Any, rid: str | None, started: Any) -> None:
@@ -257,8 +262,14 @@ def _realtime_done(state: _Connection, response: Any, rid: str | None, started: 
     )
 
 
-def _responses_end(state: _Connection, kind: str, response: Any, started: Any) -> None:
+def _responses_end(
+    state: _Connection, kind: str, response: Any, started: Any, once: bool = False
+) -> None:
+    """A Responses API response's last event. ``once``: a response a Live session delegated,
+    which a sideband sees too: counted once a process, its record id derived from its id."""
     snap, model, rid = detach("responses", response)
+    if once and rid is not None and not first_time(_live_counted, f"response:{rid}"):
+        return
     emit(
         state.provider,
         "responses",
@@ -271,6 +282,7 @@ def _responses_end(state: _Connection, kind: str, response: Any, started: Any) -
         response_model=model,
         response_id=rid,
         usage_available=snap is not None,
+        key=f"{state.provider}:response:{rid}" if once and rid is not None else None,
     )
 
 
@@ -339,31 +351,12 @@ def _delegated_response(state: _Connection, event: Any) -> None:
     inner = _get(event, "event")
     kind = _get(inner, "type")
     response = _get(inner, "response")
+    rid = nonempty_str(_get(response, "id"))
     if kind == "response.created":
-        rid = nonempty_str(_get(response, "id"))
-        if rid is not None:
-            state.started[rid] = now()
-        return
-    if kind not in _RESPONSE_ENDS:
-        return
-    snap, model, rid = detach("responses", response)
-    if rid is not None and not first_time(_live_counted, f"response:{rid}"):
-        return
-    started = state.started.pop(rid, None) if rid is not None else None
-    emit(
-        state.provider,
-        "responses",
-        model,
-        snap,
-        SNAPSHOT_EXTRACTORS["responses"],
-        started if started is not None else now(),
-        streamed=True,
-        status=_RESPONSE_ENDS[kind],
-        response_model=model,
-        response_id=rid,
-        usage_available=snap is not None,
-        key=None if rid is None else f"{state.provider}:response:{rid}",
-    )
+        _created(state, rid)
+    elif kind in _RESPONSE_ENDS:
+        started = state.started.pop(rid, None) if rid is not None else None
+        _responses_end(state, kind, response, started, once=True)
 
 
 def _delegated_decision(state: _Connection, event: Any) -> None:
