@@ -36,6 +36,26 @@ def method(client: Any, *paths: str) -> Any:
     pytest.skip(f"this openai version has none of {paths}")
 
 
+def websocket_client(port: int, is_async: bool = False) -> Any:
+    """A real OpenAI client whose websockets (Realtime, Live, Responses) go to a loopback port."""
+    import openai
+
+    factory = openai.AsyncOpenAI if is_async else openai.OpenAI
+    return factory(api_key="sk-test", websocket_base_url=f"ws://127.0.0.1:{port}/v1")
+
+
+def read_until(conn: Any, kind: str, times: int = 1) -> list[Any]:
+    """A websocket connection's events, read up to the ``times``-th of type ``kind``."""
+    got = []
+    for event in conn:
+        got.append(event)
+        if event.type == kind:
+            times -= 1
+            if times == 0:
+                return got
+    return got
+
+
 def require(api: Api, resource: str) -> None:
     """Skip on SDK versions that predate a resource (e.g. ``responses`` before openai 1.66)."""
     if not hasattr(api.client, resource):

@@ -260,9 +260,7 @@ async def test_an_agent_created_here_gives_its_turns_their_model(
     assert rec.model == "gpt-5"
 
 
-async def test_a_turn_takes_its_sessions_model_not_its_agents_later_one(
-    api: Api, records
-) -> None:
+async def test_a_turn_takes_its_sessions_model_not_its_agents_later_one(api: Api, records) -> None:
     """A session keeps the model its agent had when the session was made."""
     agent = await api.call(lambda c: c.beta.agents.create(model="gpt-5-mini"))
     session = await api.call(

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
 
 import ai_tokentrace
 
 from ..._support import LoopbackWebsocketServer
+from .conftest import read_until, websocket_client
 
 pytest.importorskip(
     "websockets.sync.server", reason="websockets (openai[realtime]) is not installed"
@@ -168,17 +168,11 @@ def server() -> Iterator[Server]:
 
 
 def _client(server: Server, is_async: bool = False) -> Any:
-    factory = openai.AsyncOpenAI if is_async else openai.OpenAI
-    return factory(api_key="sk-test", websocket_base_url=f"ws://127.0.0.1:{server.port}/v1")
+    return websocket_client(server.port, is_async)
 
 
 def _until_closed(conn: Any) -> list[Any]:
-    got = []
-    for event in conn:
-        got.append(event)
-        if event.type == "session.closed":
-            return got
-    return got
+    return read_until(conn, "session.closed")
 
 
 def _session(conn: Any) -> list[Any]:

@@ -7,13 +7,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
 
 import ai_tokentrace
 
 from ..._support import LoopbackWebsocketServer
-from .conftest import method
+from .conftest import method, read_until, websocket_client
 
 pytest.importorskip(
     "websockets.sync.server", reason="websockets (openai[realtime]) is not installed"
@@ -156,19 +155,7 @@ def server() -> Iterator[Server]:
 
 
 def _client(server: Server, is_async: bool = False) -> Any:
-    factory = openai.AsyncOpenAI if is_async else openai.OpenAI
-    return factory(api_key="sk-test", websocket_base_url=f"ws://127.0.0.1:{server.port}/v1")
-
-
-def _read_until(conn: Any, kind: str, times: int = 1) -> list[Any]:
-    got = []
-    for event in conn:
-        got.append(event)
-        if event.type == kind:
-            times -= 1
-            if times == 0:
-                return got
-    return got
+    return websocket_client(server.port, is_async)
 
 
 @pytest.mark.parametrize("path", ["realtime", "beta.realtime"])
@@ -179,7 +166,7 @@ def test_a_realtime_response_is_one_record_with_its_audio_tokens(
     connect = method(_client(server), f"{path}.connect")  # skips where the SDK has none
     with connect(model="gpt-realtime") as conn:
         conn.response.create()
-        events = _read_until(conn, "response.done")
+        events = read_until(conn, "response.done")
     [rec] = records()
     assert (rec.provider, rec.operation, rec.model, rec.response_model) == (
         "openai",
@@ -202,7 +189,7 @@ def test_a_realtime_response_is_priced_at_the_audio_rates(server: Server, record
 
     with _client(server).realtime.connect(model="gpt-realtime") as conn:
         conn.response.create()
-        _read_until(conn, "response.done")
+        read_until(conn, "response.done")
     [rec] = records()
     usage = Usage(
         input_tokens=1000,
@@ -238,7 +225,7 @@ def test_a_response_parsed_twice_or_sent_twice_is_counted_once(
     server.repeat_done = True
     with _client(server).realtime.connect(model="gpt-realtime") as conn:
         conn.response.create()
-        events = _read_until(conn, "response.done", times=2)
+        events = read_until(conn, "response.done", times=2)
         conn.parse_event(json.dumps(events[-1].to_dict()))
     assert len(records()) == 1
 
@@ -253,7 +240,7 @@ def test_a_cancelled_or_failed_response_keeps_its_usage_and_says_so(
     server.statuses = [status]
     with _client(server).realtime.connect(model="gpt-realtime") as conn:
         conn.response.create()
-        _read_until(conn, "response.done")
+        read_until(conn, "response.done")
     [rec] = records()
     assert ((rec.status, rec.error_type), rec.total_tokens) == (expected, 1300)
 
@@ -265,7 +252,7 @@ def test_the_input_audio_transcription_is_its_own_record_with_the_sessions_model
         conn.conversation.item.create(
             item={"type": "message", "role": "user", "content": [{"type": "input_audio"}]}
         )
-        _read_until(conn, "conversation.item.input_audio_transcription.completed")
+        read_until(conn, "conversation.item.input_audio_transcription.completed")
     [rec] = records()
     assert (rec.operation, rec.model, rec.input_tokens, rec.output_tokens) == (
         "audio.transcriptions",
@@ -280,7 +267,7 @@ def test_a_realtime_response_read_in_a_scope_carries_it(server: Server, records:
     with _client(server).realtime.connect(model="gpt-realtime") as conn:
         conn.response.create()
         with ai_tokentrace.trace_tokens("voice-agent", user_id="u7"):
-            _read_until(conn, "response.done")
+            read_until(conn, "response.done")
     [rec] = records()
     assert (rec.trace_name, rec.user_id) == ("voice-agent", "u7")
 
@@ -292,7 +279,7 @@ def test_a_response_over_the_responses_websocket_is_one_record(
     connect = method(_client(server), f"{path}.connect")
     with connect() as conn:
         conn.response.create(model="gpt-5", input="Hi")
-        _read_until(conn, "response.completed")
+        read_until(conn, "response.completed")
     [rec] = records()
     assert (rec.operation, rec.model, rec.response_model, rec.streamed) == (
         "responses",
@@ -310,7 +297,7 @@ def test_uninstrument_leaves_the_connections_as_they_were(server: Server, record
     assert not hasattr(realtime.RealtimeConnection.parse_event, "__wrapped__")
     with _client(server).realtime.connect(model="gpt-realtime") as conn:
         conn.response.create()
-        _read_until(conn, "response.done")
+        read_until(conn, "response.done")
     assert records() == []
 
 
