@@ -346,13 +346,9 @@ def _finish(call: _Call, result: Any, request_id: str | None = None) -> Any:
     images and audio streams keep the proxy."""
     try:
         if isinstance(result, _STREAM_TYPES):
-            if call.operation is AGENT_TURNS:
-                return _watch_agents(call, result)
             state = StreamState(result, call)
             return result if state.decoder is not None else StreamProxy(result, state)
         if isinstance(result, _ASYNC_STREAM_TYPES):
-            if call.operation is AGENT_TURNS:
-                return _watch_agents(call, result)
             state = StreamState(result, call)
             return result if state.decoder is not None else AsyncStreamProxy(result, state)
         if isinstance(result, _RAW_TYPES):
@@ -381,9 +377,8 @@ def _request_id_in(found: Any) -> str | None:
 
 def _count(call: _Call, result: Any, request_id: str | None = None) -> None:
     """A non-streamed result: emit it (background responses wait for their usage)."""
-    special = _COUNTERS.get(call.operation)
-    if special is not None:  # batches, agent sessions: usage reported apart from the call
-        special(call, result, request_id)
+    if call.operation == BATCHES:
+        _count_batch(call, result, request_id)
         return
     if call.pending_id is not None:
         if getattr(result, "usage", None) is None:
@@ -499,7 +494,7 @@ def _count_agents(call: _Call, result: Any, request_id: str | None) -> None:
     )
 
 
-def _watch_agents(call: _Call, stream: Any) -> Any:
+def _watch_agents(call: _Call, stream: Any) -> None:
     response = getattr(stream, "response", None)
     headers = getattr(response, "headers", None)
     rid = headers.get("x-request-id") if headers is not None else None
@@ -511,10 +506,21 @@ def _watch_agents(call: _Call, stream: Any) -> Any:
         call.started,
         rid if isinstance(rid, str) else None,
     )
-    return stream
 
 
-_COUNTERS = {BATCHES: _count_batch, AGENT_TURNS: _count_agents}
+def _finish_agents(call: _Call, result: Any, request_id: str | None = None) -> Any:
+    """:func:`_finish` for an Agents API request. They take the general path only, so the
+    streams' own :func:`_finish` need not ask what a call is."""
+    try:
+        if isinstance(result, (*_STREAM_TYPES, *_ASYNC_STREAM_TYPES)):
+            _watch_agents(call, result)
+        elif isinstance(result, _RAW_TYPES):
+            _hook_raw(call, result)
+        else:
+            _count_agents(call, result, request_id)
+    except Exception:
+        internal_error("openai agents finish")
+    return result
 
 
 def _bills(call: _Call) -> bool:
@@ -700,7 +706,8 @@ def _after_parse(state: list[Any], result: Any) -> Any:
             return proxy
         return result
     state[0] = None
-    out = _finish(call, result, state[2])
+    finish = _finish_agents if call.operation is AGENT_TURNS else _finish
+    out = finish(call, result, state[2])
     if out is not result:
         state[1] = out
     return out
@@ -972,7 +979,8 @@ async def _async_request_general(
     if call is None:
         return await wrapped(*args, **kwargs)
     if not call.injected:
-        return _finish(call, await wrapped(*args, **kwargs))
+        finish = _finish_agents if call.operation is AGENT_TURNS else _finish
+        return finish(call, await wrapped(*args, **kwargs))
     try:
         result = await wrapped(*args, **kwargs)
     except Exception as exc:
@@ -1278,7 +1286,8 @@ def _sync_request_general(
     if call is None:
         return wrapped(*args, **kwargs)
     if not call.injected:
-        return _finish(call, wrapped(*args, **kwargs))
+        finish = _finish_agents if call.operation is AGENT_TURNS else _finish
+        return finish(call, wrapped(*args, **kwargs))
     try:
         result = wrapped(*args, **kwargs)
     except Exception as exc:
