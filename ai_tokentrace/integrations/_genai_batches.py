@@ -225,10 +225,15 @@ def _file_key(file: Any) -> str | None:
 
 
 def _download_begin(instance: Any, kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A download of the results file of an ended job we saw: what to read after it."""
     if not _files:
         return None
-    key = _file_key(kwargs.get("file"))
-    return (key, kwargs.get("destination")) if key in _files else None
+    try:
+        key = _file_key(kwargs.get("file"))
+        return (key, kwargs.get("destination")) if key in _files else None
+    except Exception:
+        internal_error("genai batch results file")
+        return None
 
 
 def _download_end(begun: tuple[Any, ...] | None, data: Any) -> None:
