@@ -62,6 +62,12 @@ _NEEDLES = {
 }
 _NONE = "(none)"
 _UTC = b'+00:00"'
+# Records of usage reported apart from a call (a batch, an agent session's turn, a Live
+# session): every process that counts one writes it with the same record_id, so a report reads
+# each such id once. (Other record ids are unique: those lines are not looked up.)
+_APART = (b'batches"', b'agents.turns"', b'live"')
+_APART_NAMES = frozenset(name.decode()[:-1] for name in _APART)
+_OPERATION = b'"operation":"'
 _CHUNK = 8 << 20
 # Everything in the token slice that is not a number or a comma: the key names, quotes, colons.
 _KEY_CHARS = b'abcdefghijklmnopqrstuvwxyz_":'
@@ -168,6 +174,7 @@ class _Acc:
         )
         self.slow: dict[tuple[bytes, ...], Totals] = {}
         self.malformed: list[Malformed] = []
+        self.seen: set[bytes] = set()  # record ids of usage reported apart, read already
 
     def feed_lines(self, lines: list[bytes], path: str, first_lineno: int) -> None:
         """The hot loop: one pass over lines (each ending in a newline), slicing out raw bytes.
@@ -193,6 +200,9 @@ class _Acc:
                 bad.append(line)
                 continue
             if filtering and not since <= line[i + 13 : i + 32] < until:
+                continue
+            k = line.find(_OPERATION, i) + 13
+            if k > 12 and line.startswith(_APART, k) and self._again(line[14 : i - 2]):
                 continue
             day = line[i + 13 : i + 23]
             i = line.find(b'"model":', i) + 8
@@ -246,6 +256,13 @@ class _Acc:
                 if id(line) in wanted and line.strip():
                     self._slow(line, path, first_lineno + idx)
 
+    def _again(self, record_id: bytes) -> bool:
+        """Whether a record of usage reported apart was read already (another process's copy)."""
+        if record_id in self.seen:
+            return True
+        self.seen.add(record_id)
+        return False
+
     def _slow(self, line: bytes, path: str, lineno: int) -> None:
         try:
             data = json.loads(line)
@@ -265,6 +282,10 @@ class _Acc:
         ts = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S").encode()
         if (self.since is not None and ts < self.since) or (
             self.until is not None and ts >= self.until
+        ):
+            return
+        if data.get("operation") in _APART_NAMES and self._again(
+            str(data.get("record_id")).encode()
         ):
             return
 

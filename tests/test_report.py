@@ -142,6 +142,26 @@ def test_lines_from_other_writers_are_counted_like_our_own(tmp_path: Path) -> No
     assert a.rows[0][0][0] == 'quote"d'
 
 
+@pytest.mark.parametrize("operation", ["batches", "agents.turns", "live"])
+@pytest.mark.parametrize("layout", ["ours", "another writer's"])
+def test_usage_reported_apart_is_read_once_however_many_processes_wrote_it(
+    tmp_path: Path, operation: str, layout: str
+) -> None:
+    """A batch (or an agent turn, a Live session) counted by two processes is one record id,
+    written twice: the report reads it once. Calls' records are all read."""
+    apart = record(50, operation=operation, record_id="1f2e3d4c-aaaa-bbbb-cccc-000000000001")
+    other = record(51, operation=operation, record_id="1f2e3d4c-aaaa-bbbb-cccc-000000000002")
+
+    def line(r: TokenUsageRecord) -> str:
+        return r.to_json() if layout == "ours" else json.dumps(r.to_dict(), sort_keys=True)
+
+    first = write(tmp_path / "a.jsonl", [line(record(0)), line(apart), line(other)])
+    second = write(tmp_path / "b.jsonl", [line(record(1)), line(apart)])
+    total = aggregate([first, second]).total
+    assert (total.calls, total.input_tokens) == (4, 400)
+    assert total.cost_usd == pytest.approx(0.004)
+
+
 def test_unpriced_records_are_counted_not_priced_zero(tmp_path: Path) -> None:
     """Records with cost_usd null are counted in 'unpriced'."""
     path = write(tmp_path / "u.jsonl", [record(0).to_json(), record(1, cost_usd=None).to_json()])
