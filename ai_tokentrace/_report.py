@@ -66,7 +66,7 @@ _UTC = b'+00:00"'
 # session): every process that counts one writes it with the same record_id, so a report reads
 # each such id once. (Other record ids are unique: those lines are not looked up.)
 _APART = (b'batches"', b'agents.turns"', b'live"')
-_APART_NAMES = frozenset(name.decode()[:-1] for name in _APART)
+APART_OPERATIONS = frozenset(name.decode()[:-1] for name in _APART)
 _OPERATION = b'"operation":"'
 _CHUNK = 8 << 20
 # Everything in the token slice that is not a number or a comma: the key names, quotes, colons.
@@ -284,7 +284,7 @@ class _Acc:
             self.until is not None and ts >= self.until
         ):
             return
-        if data.get("operation") in _APART_NAMES and self._again(
+        if data.get("operation") in APART_OPERATIONS and self._again(
             str(data.get("record_id")).encode()
         ):
             return

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
 
-from ._report import Malformed, Totals
+from ._report import APART_OPERATIONS, Malformed, Totals
 
 __all__ = ["Tail"]
 
@@ -45,6 +45,7 @@ class Tail:
         self._pos = 0
         self._inode: tuple[int, int] | None = None
         self._partial = b""
+        self._seen: set[object] = set()  # record ids of usage reported apart, read already
 
     def _reset(self) -> None:
         self._pos = 0
@@ -99,6 +100,12 @@ class Tail:
             if not self.live:
                 self.out.write(f"ai-tokentrace: {bad}\n")
             return False
+        if rec.get("operation") in APART_OPERATIONS:  # another process may have written it too
+            rid = rec.get("record_id")
+            if isinstance(rid, str):
+                if rid in self._seen:
+                    return False
+                self._seen.add(rid)
         raw_cost = rec.get("cost_usd")
         priced = isinstance(raw_cost, (int, float)) and not isinstance(raw_cost, bool)
         cost = float(raw_cost) if isinstance(raw_cost, (int, float)) and priced else 0.0

@@ -190,6 +190,17 @@ def test_tail_sees_lines_appended_later(usage: Path) -> None:
     assert tail.total.calls == 7
 
 
+def test_tail_reads_usage_reported_apart_once(usage: Path) -> None:
+    """A batch two processes both counted is one record id written twice: counted once."""
+    tail = Tail(str(usage), io.StringIO(), live=False)
+    assert tail.poll() == 6
+    batch = record(9, operation="batches", record_id="0b7c9e2a-1111-2222-3333-444455556666")
+    with usage.open("a", encoding="utf-8") as f:
+        f.write(batch.to_json() + "\n" + batch.to_json() + "\n" + record(10).to_json() + "\n")
+    assert tail.poll() == 2
+    assert tail.total.calls == 8
+
+
 def test_tail_new_only_skips_what_is_already_there(usage: Path) -> None:
     """`--new` counts only records added after tail started."""
     tail = Tail(str(usage), io.StringIO(), from_start=False, live=False)
