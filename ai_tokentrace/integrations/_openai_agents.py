@@ -35,7 +35,7 @@ from ._base import bounded_put, first_time, run_time, unix_seconds
 from ._base import field_of as _get
 from ._openai_extract import extract_agent_turn
 
-__all__ = ["AGENT_TURNS", "TURN", "begin", "bills", "seen", "watch"]
+__all__ = ["AGENT_TURNS", "begin", "bills", "count_turn", "seen", "watch"]
 
 AGENT_TURNS = "agents.turns"
 
@@ -46,7 +46,6 @@ _CREATE = "create"  # a session created (maybe with its first input, maybe strea
 _INPUT = "input"  # input sent to a session (``events.create``): a turn starts or is steered
 _EVENTS = "events"  # a session's event stream
 _TURN = "turn"  # a turn retrieved (a root agent's or a subagent's)
-TURN = _TURN + " "  # what :func:`seen` takes for a turn from elsewhere (one a function returned)
 
 # A turn's end status -> the record's status. A cancelled turn bills what it did.
 _TURN_ENDS = {"completed": "ok", "failed": "error", "cancelled": "partial"}
@@ -146,8 +145,7 @@ def seen(
     """A plain (non-streamed) result of a request :func:`begin` named."""
     kind, _, path = kind_path.partition(" ")
     if kind == _TURN:
-        status = _TURN_ENDS.get(_get(result, "status"))
-        _count(provider, result, result, status, scope, started, request_id)
+        count_turn(provider, result, scope, started, request_id)
     elif kind == _CREATE:
         _learn_session(result)
         _sent_in(_get(result, "id"), scope)
@@ -157,6 +155,14 @@ def seen(
         _sent_in(_session_of(path), scope)
     elif kind == _AGENT:
         _learn_agent(_get(result, "id"), _get(result, "model"))
+
+
+def count_turn(
+    provider: str, turn: Any, scope: Scope | None, started: float, request_id: str | None
+) -> None:
+    """A ``Turn`` (retrieved, or returned by a traced function): its record if it has ended
+    with usage, the first time it is seen here."""
+    _count(provider, turn, turn, _TURN_ENDS.get(_get(turn, "status")), scope, started, request_id)
 
 
 def _count(

@@ -61,13 +61,10 @@ _REALTIME_STATUS = {
     "failed": "error",
 }
 _TRANSCRIBED = "conversation.item.input_audio_transcription.completed"
-_WATCHED = frozenset(
+_WATCHED = frozenset(  # with the Live API's own events (:data:`_LIVE_KINDS`), below
     {
         "session.created",
         "session.started",  # the Live API's
-        "session.closed",
-        "response.event",
-        "decision.event",
         "session.updated",
         "response.created",
         "response.done",
@@ -386,6 +383,7 @@ _LIVE_KINDS: dict[str, Callable[[_Connection, Any], None]] = {
     "response.event": _delegated_response,
     "decision.event": _delegated_decision,
 }
+_WATCHED = _WATCHED | frozenset(_LIVE_KINDS)
 
 
 def targets() -> list[PatchTarget]:

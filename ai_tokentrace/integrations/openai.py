@@ -1482,9 +1482,7 @@ class OpenAIIntegration:
             _count_batch(_Call("openai", op, None, now(), _current_scope.get()), obj, None)
             return True
         if op == AGENT_TURNS:  # counted once, when ended, as ``turns.retrieve`` counts it
-            call = _Call("openai", op, None, now(), _current_scope.get())
-            call.pending_id = agents.TURN
-            _count_agents(call, obj, None)
+            agents.count_turn("openai", obj, _current_scope.get(), now(), _request_id_of(obj))
             return True
         model = getattr(obj, "model", None)
         emit(

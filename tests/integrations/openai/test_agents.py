@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -459,9 +460,13 @@ def test_decorator_only_mode_counts_a_returned_ended_turn_once(records) -> None:
         SimpleNamespace(type="agent.session.created", session={"agent": "odd"}),
     ],
 )
-def test_odd_events_pass_and_count_nothing(event: Any, records) -> None:
-    """Strict mode (on in this suite) would raise any error of ours here."""
-    stream = SimpleNamespace(_iterator=iter([event]))
+def test_odd_events_pass_uncounted_and_the_watch_goes_on(event: Any, records) -> None:
+    """Strict mode (on in this suite) would raise any error of ours here; a turn ending after
+    the odd event is still counted."""
+    usage = {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}
+    turn = SimpleNamespace(id=f"turn_{uuid.uuid4().hex}", status="completed", usage=usage)
+    ended = SimpleNamespace(type="agent.session.turn.completed", turn=turn, usage=None)
+    stream = SimpleNamespace(_iterator=iter([event, ended]))
     agents.watch("events /agents/sessions/s/events", stream, "openai", None, 0.0, None)
-    assert list(stream._iterator) == [event]
-    assert records() == []
+    assert list(stream._iterator) == [event, ended]
+    assert [(r.response_id, r.total_tokens) for r in records()] == [(turn.id, 5)]
