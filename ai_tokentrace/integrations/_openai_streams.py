@@ -554,8 +554,9 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look | None)
                 else:
                     _let_go(state, data)
             yield data
-        if held:
-            yield held
+        if held:  # an event not ended by a blank line, or a last CR (the body's end ends it)
+            last = data = _held_at_end(state, held, look)
+            yield data
     except GeneratorExit:  # the SDK let go (its generator ended, or its stream was dropped)
         if not state.done:  # ``_let_go``'s first test, without its frame
             _let_go(state, last)
@@ -564,6 +565,16 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look | None)
         _broken(state, exc)
         raise
     state.finalise(True)
+
+
+def _held_at_end(state: StreamState, held: bytes, look: _Look | None) -> bytes:
+    """What was held back when the body ended, looked at as any read is: its last line end
+    may be a CR that no LF followed (a server writing CR line ends ends every event, ``[DONE]``
+    too, so), and the stream ends on it. Once a stream, so a frame of its own."""
+    data = look(state, _lf(held)) if look is not None else _seen(state, _lf(held))
+    if not state.done:
+        _let_go(state, data)
+    return data
 
 
 class _AsyncStripUsage:
@@ -593,7 +604,8 @@ class _AsyncStripUsage:
             except StopAsyncIteration:
                 held, self._held = self._held, b""
                 if held:
-                    return held
+                    self._last = data = _held_at_end(state, held, self._look)
+                    return data
                 state.finalise(True)
                 raise
             except BaseException as exc:

@@ -42,8 +42,9 @@ def _chunk(delta: dict[str, Any], finish: str | None, asked: bool) -> dict[str, 
     return body
 
 
-def _wire(asked: bool, end: str = "\n") -> bytes:
-    """A chat stream as OpenAI writes it (compact JSON), with usage when ``asked``."""
+def _wire(asked: bool, end: str = "\n", done: bool = True) -> bytes:
+    """A chat stream as OpenAI writes it (compact JSON), with usage when ``asked`` (``done``:
+    ended by ``[DONE]``, which some OpenAI-compatible servers leave out)."""
     chunks = [
         _chunk({"role": "assistant", "content": ""}, None, asked),
         _chunk({"content": "Hi"}, None, asked),
@@ -52,7 +53,7 @@ def _wire(asked: bool, end: str = "\n") -> bytes:
     ]
     if asked:
         chunks.append({**_chunk({}, None, False), "choices": [], "usage": _USAGE})
-    events = [json.dumps(c, separators=_COMPACT) for c in chunks] + ["[DONE]"]
+    events = [json.dumps(c, separators=_COMPACT) for c in chunks] + (["[DONE]"] if done else [])
     return "".join(f"data: {e}{end}{end}" for e in events).encode()
 
 
@@ -61,11 +62,13 @@ def _client(kind: str, reads: Callable[[bytes], list[bytes]]) -> Any:
     hx = httpx_module()
 
     def handle(request: Any) -> Any:
-        body = _wire(b"include_usage" in request.content, handle.end)  # type: ignore[attr-defined]
+        asked = b"include_usage" in request.content
+        body = _wire(asked, handle.end, handle.done)  # type: ignore[attr-defined]
         headers = {"content-type": "text/event-stream"}
         return hx.Response(200, headers=headers, stream=_event_by_event(hx, reads(body)))
 
     handle.end = "\n"  # type: ignore[attr-defined]
+    handle.done = True  # type: ignore[attr-defined]
     transport = hx.MockTransport(handle)
     if kind == "async":
         http: Any = hx.AsyncClient(transport=transport)
@@ -175,6 +178,66 @@ def test_a_body_read_byte_by_byte_gives_the_same_chunks(
     assert _read(kind, client, asked=asked) == bare
     [rec] = records()
     assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
+
+
+@_WHO_ASKS
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize("split", ["whole", "bytes"])
+def test_a_stream_read_to_its_end_is_counted_while_the_caller_still_holds_it(
+    split: str, end: str, kind: str, asked: bool, records
+) -> None:
+    """The record is made at ``[DONE]``, not when the SDK lets go of the body (an async SDK
+    does so a loop iteration later) or the stream is freed: a body whose line ends are CR
+    keeps its last CR back until the body ends, since an LF may follow it, and the
+    ``[DONE]`` behind it is looked at then."""
+    client = _client(kind, (lambda body: [body]) if split == "whole" else _byte_by_byte)
+    client.handle.end = end
+    extra = _ASKED if asked else {}
+
+    async def adrain() -> tuple[Any, int, list[Any]]:
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra
+        )
+        read = len([chunk async for chunk in stream])
+        return stream, read, records()  # before the loop runs anything else
+
+    if kind == "sync":
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra
+        )
+        read, recs = len(list(stream)), records()
+    else:
+        stream, read, recs = asyncio.run(adrain())
+    assert read == (5 if asked else 4)
+    [rec] = recs
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
+    del stream
+
+
+@_WHO_ASKS
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("end", ["\n", "\r"], ids=["lf", "cr"])
+def test_a_body_without_done_gives_the_same_chunks_and_counts_its_usage(
+    end: str, kind: str, asked: bool, records
+) -> None:
+    """Its usage-only chunk is the body's last event: with CR line ends, its last CR is held
+    back until the body ends, and it is looked at (stripped, when we asked) then, as any
+    other read is."""
+    ai_tokentrace.uninstrument()
+    bare_client = _client(kind, lambda body: [body])
+    bare_client.handle.end, bare_client.handle.done = end, False
+    bare = _read(kind, bare_client, asked=asked)
+    ai_tokentrace.instrument(integrations=["openai"])
+    client = _client(kind, lambda body: [body])
+    client.handle.end, client.handle.done = end, False
+    assert _read(kind, client, asked=asked) == bare
+    [rec] = records()
+    assert (rec.status, rec.usage_available, rec.output_tokens) == ("ok", True, 3)
+
+
+def _byte_by_byte(body: bytes) -> list[bytes]:
+    return [body[i : i + 1] for i in range(len(body))]
 
 
 def _on_two_data_lines(body: bytes) -> list[bytes]:
