@@ -101,6 +101,24 @@ def genai_prices_cost(
     return float(got.total_price)
 
 
+def priced_apart(
+    model: str, provider_id: str, context: dict[str, str], when: datetime | None = None
+) -> bool:
+    """Whether this genai-prices' table prices ``model`` apart in a request ``context`` (a
+    service tier, batch processing) at ``when`` (now if None): older tables lack some variants."""
+    from genai_prices import Usage, calc_price
+
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    when = when or datetime.now(timezone.utc)
+    prices = {
+        calc_price(
+            usage, model, provider_id=provider_id, genai_request_timestamp=when, price_context=c
+        ).total_price
+        for c in (context, None)
+    }
+    return len(prices) == 2
+
+
 def make_record(n: int = 0, **fields: object) -> TokenUsageRecord:
     values: dict[str, object] = {
         "record_id": f"rec-{n}",

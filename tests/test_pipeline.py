@@ -107,7 +107,10 @@ def test_a_drain_takes_only_what_was_queued_when_it_began() -> None:
         # runs when the drain yields after its first batch
         asyncio.get_running_loop().call_soon(pipeline._queue.extend, later)
         await pipeline._drain()
-        await asyncio.sleep(0)  # the lane's worker exports what the drain built
+        # the lane's worker exports what the drain built (no more: the queue is not drained again)
+        await asyncio.gather(
+            *(lane.wait_handled(lane.received_total()) for lane in pipeline._lanes)
+        )
 
     asyncio.run(drain_while_a_call_comes_in())
     assert list(pipeline._queue) == later

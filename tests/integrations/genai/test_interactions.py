@@ -7,6 +7,7 @@ These calls go through google-genai's generated client (``google.genai._gaos``),
 from __future__ import annotations
 
 import gc
+import inspect
 import subprocess
 import sys
 from typing import Any
@@ -20,13 +21,26 @@ from .conftest import run_finalizers
 
 MODEL = "gemini-3-flash"
 
+_client = fake_genai_client()
 pytestmark = [
     pytest.mark.skipif(
-        not hasattr(fake_genai_client(), "interactions"),
+        not hasattr(_client, "interactions"),
         reason="this google-genai has no Interactions API",
     ),
     pytest.mark.usefixtures("instrumented"),
 ]
+
+# Features that older google-genai releases with the Interactions API lack.
+CONTINUES = hasattr(_client, "interactions") and (
+    "automatic_continuation" in inspect.signature(type(_client.interactions).create).parameters
+)
+needs_continuation = pytest.mark.skipif(
+    not CONTINUES, reason="this google-genai has no automatic continuation of interactions"
+)
+needs_decisions = pytest.mark.skipif(
+    not hasattr(_client, "decisions"), reason="this google-genai has no decisions"
+)
+del _client
 
 
 class Interact:
@@ -92,6 +106,7 @@ async def test_an_interaction_in_our_own_traffic_is_not_counted(
     assert records() == []
 
 
+@needs_continuation
 async def test_automatic_continuation_counts_each_round_trip_once(
     interact: Interact, fake: FakeGemini, records: Any
 ) -> None:
@@ -215,14 +230,19 @@ async def test_usage_sent_only_on_the_completed_event_is_counted(
     assert (rec.status, rec.usage_available, rec.total_tokens) == ("ok", True, 36)
 
 
-@pytest.mark.parametrize("continued", [True, False], ids=["continued", "not-continued"])
+@pytest.mark.parametrize(
+    "continued",
+    [pytest.param(True, marks=needs_continuation), False],
+    ids=["continued", "not-continued"],
+)
 async def test_a_sync_stream_broken_off_and_closed_is_one_partial_record_with_the_running_total(
     fake: FakeGemini, records: Any, continued: bool
 ) -> None:
     """Closed after the first delta, with automatic continuation (the caller's stream is the
     SDK's wrapper) or without (the SDK's stream itself, whose close ends nothing else)."""
+    continuation = {"automatic_continuation": continued} if CONTINUES else {}
     stream = fake_genai_client(fake).interactions.create(
-        model=MODEL, input="Hi", stream=True, automatic_continuation=continued
+        model=MODEL, input="Hi", stream=True, **continuation
     )
     seen = []
     for event in stream:
@@ -279,8 +299,9 @@ async def test_a_stream_dropped_before_its_first_event_is_recorded_without_usage
 ) -> None:
     """The request went out when the stream was made (the server may bill it): one partial
     record, its usage unknown."""
+    no_continuation = {"automatic_continuation": False} if CONTINUES else {}
     stream = fake_genai_client(fake).interactions.create(
-        model=MODEL, input="Hi", stream=True, automatic_continuation=False
+        model=MODEL, input="Hi", stream=True, **no_continuation
     )
     del stream
     gc.collect()
@@ -360,6 +381,7 @@ async def test_an_http_error_reaches_the_caller_unchanged_and_makes_no_record(
     assert records() == []
 
 
+@needs_decisions
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_decisions_counted_once_with_the_model_asked_for(
     kind: str, fake: FakeGemini, records: Any
@@ -414,14 +436,19 @@ async def test_fifty_concurrent_async_interactions_give_fifty_records(
 
 
 async def test_the_scope_of_the_call_is_on_its_records(fake: FakeGemini, records: Any) -> None:
-    fake.continuation_hops = 1
+    """On each round trip's record, where the SDK continues the interaction itself."""
+    fake.continuation_hops = 1 if CONTINUES else 0
     with ai_tokentrace.trace_tokens("judge", user_id="u1"):
         fake_genai_client(fake).interactions.create(model=MODEL, input="Hi")
     recs = records()
-    assert [(r.trace_name, r.user_id) for r in recs] == [("judge", "u1")] * 2
+    assert [(r.trace_name, r.user_id) for r in recs] == [("judge", "u1")] * (
+        fake.continuation_hops + 1
+    )
 
 
-@pytest.mark.parametrize("operation", ["interactions", "decisions", "voices"])
+@pytest.mark.parametrize(
+    "operation", ["interactions", pytest.param("decisions", marks=needs_decisions), "voices"]
+)
 def test_decorator_only_mode_counts_a_returned_result(
     memory: Any, records: Any, operation: str
 ) -> None:
@@ -443,16 +470,17 @@ def test_decorator_only_mode_counts_a_returned_result(
 
 
 def test_uninstrument_restores_the_generated_methods() -> None:
-    from google.genai._gaos import decisions, interactions, voices
+    """Those of the generated modules this google-genai has (older ones have no decisions)."""
+    import importlib
+    import importlib.util
 
-    classes = [
-        interactions.Interactions,
-        interactions.AsyncInteractions,
-        decisions.Decisions,
-        decisions.AsyncDecisions,
-        voices.Voices,
-        voices.AsyncVoices,
-    ]
+    generated = [("interactions", "Interactions"), ("voices", "Voices")]
+    if importlib.util.find_spec("google.genai._gaos.decisions") is not None:
+        generated.append(("decisions", "Decisions"))
+    classes = []
+    for name, cls in generated:
+        module = importlib.import_module(f"google.genai._gaos.{name}")
+        classes += [getattr(module, cls), getattr(module, f"Async{cls}")]
     assert all(hasattr(cls.create, "__wrapped__") for cls in classes)
     ai_tokentrace.uninstrument()
     assert not any(hasattr(cls.create, "__wrapped__") for cls in classes)

@@ -245,9 +245,9 @@ def test_counts_the_same_on_legacy_httpx() -> None:
         ai_tokentrace.instrument(service=svc, integrations=["genai"])
         fake = FakeGemini()
         client = fake_genai_client(fake, http=httpx)
-        from google.genai import _api_client
-        if hasattr(_api_client, "_get_http_client_backend"):  # SDKs that also speak httpx2
-            assert _api_client._get_http_client_backend(client._api_client._http_options) == "httpx"
+        api = client._api_client
+        assert isinstance(api._httpx_client, httpx.Client)
+        assert isinstance(api._async_httpx_client, httpx.AsyncClient)
         client.models.generate_content(model="gemini-2.5-flash", contents="hi")
         list(client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
         async def main():
