@@ -6,7 +6,7 @@ UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit test-integration test-oldest test-pythons coverage lint typecheck check bench bench-instructions bench-bytecodes clean
+.PHONY: install demo test test-unit test-integration test-oldest test-sdk-lines test-pythons coverage lint typecheck check bench bench-instructions bench-bytecodes clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-oldest:
 	$(OLDEST_VENV)/bin/uv pip install -q --python $(OLDEST_VENV)/bin/python -e . --group test \
 		-r tests/oldest-requirements.txt
 	$(OLDEST_VENV)/bin/python -m pytest tests/integrations $(PYTEST_ARGS)
+
+# The integration suite on each older major line's last SDK releases (tests/sdk-lines/*.txt).
+test-sdk-lines:
+	PYTEST_ARGS="$(PYTEST_ARGS)" bash scripts/test-sdk-lines.sh $(LINES)
 
 # The whole suite on each other supported CPython found here (3.10, 3.12, 3.13, 3.14), in
 # .venv-3.X; one not on the machine is named and skipped. VERSIONS='3.13' for one of them.
@@ -74,4 +78,4 @@ bench-bytecodes: $(STAMP)
 	$(PY) bench/bytecodes.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) .venv-3.* .venv-sdk-* .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,11 @@
 These calls do not go through ``Models``: the SDK sends them with a generated client of its own
 (``google.genai._gaos``), on the same httpx client. The hooks sit on the generated
 ``Interactions.create`` / ``get``, ``Decisions.create`` and ``Voices.create`` and their async
-twins. The public
+twins. google-genai 1.x and the first 2.x releases generate another client
+(``google.genai._interactions``, whose ``InteractionsResource`` is ``client.interactions``
+itself): the same hooks sit on its ``create`` / ``get``, its streams and raw responses are
+watched as the other's, and its first events (``interaction.start``, ``content.delta``, then
+``interaction.complete`` with the usage, none before it) are read as today's. The public
 ``client.interactions.create`` subclasses the generated class and sends one request per hop of
 its automatic continuation through ``super().create``, so each round trip is seen once and the
 records add up to what was billed (the public result sums the hops' usage: counting it would
@@ -61,6 +65,9 @@ _GAOS = "google.genai._gaos"
 _STREAMS = f"{_GAOS}.utils.eventstreaming"
 _RAW = f"{_GAOS}.utils.response_helpers"
 _COMPAT = f"{_GAOS}.lib.compat_errors"
+_NEXTGEN = "google.genai._interactions"  # google-genai 1.x and early 2.x: another generated client
+_NEXTGEN_STREAMS = f"{_NEXTGEN}._streaming"
+_NEXTGEN_RAW = f"{_NEXTGEN}._response"
 
 _COUNTS = (
     "total_input_tokens",
@@ -173,6 +180,9 @@ def _provider(instance: Any) -> str:
     client = getattr(instance, "_api_client", None)
     if client is not None:
         return VERTEX if getattr(client, "vertexai", False) else GEMINI
+    nextgen = getattr(instance, "_client", None)  # google.genai._interactions's: marked for Vertex
+    if nextgen is not None and getattr(nextgen, "_is_vertex", False) is True:
+        return VERTEX
     url = getattr(getattr(instance, "sdk_configuration", None), "server_url", None)
     return VERTEX if "aiplatform" in str(url or "") else GEMINI
 
@@ -248,7 +258,7 @@ def _finish(hop: _Hop, result: Any, pending_id: str | None) -> None:
     try:
         streams = sys.modules.get(_STREAMS)
         if streams is not None and isinstance(result, (streams.Stream, streams.AsyncStream)):
-            _watch(hop, result, pending_id)
+            _watch(hop, result, pending_id, "generator")
             return
         raw = sys.modules.get(_RAW)
         if raw is not None and isinstance(result, raw._APIResponseBase):
@@ -257,9 +267,31 @@ def _finish(hop: _Hop, result: Any, pending_id: str | None) -> None:
         if raw is not None and isinstance(result, raw._AsyncAPIResponseBase):
             _ahook_parse(hop, result, pending_id)
             return
+        if type(result).__module__.startswith(_NEXTGEN) and _finish_nextgen(
+            hop, result, pending_id
+        ):
+            return
         _count(hop, result, pending_id)
     except Exception:
         internal_error("genai interactions finish")
+
+
+def _finish_nextgen(hop: _Hop, result: Any, pending_id: str | None) -> bool:
+    """A stream or raw response of ``google.genai._interactions`` (google-genai 1.x, early
+    2.x): watched or hooked as the other client's are. False for anything else (an
+    interaction)."""
+    streams = sys.modules.get(_NEXTGEN_STREAMS)
+    if streams is not None and isinstance(result, (streams.Stream, streams.AsyncStream)):
+        _watch(hop, result, pending_id, "_iterator")
+        return True
+    raw = sys.modules.get(_NEXTGEN_RAW)
+    if raw is not None and isinstance(result, raw.AsyncAPIResponse):
+        _ahook_parse(hop, result, pending_id)
+        return True
+    if raw is not None and isinstance(result, raw.APIResponse):
+        _hook_parse(hop, result, pending_id)
+        return True
+    return False
 
 
 def _count(hop: _Hop, result: Any, pending_id: str | None) -> None:
@@ -366,13 +398,13 @@ class _StreamState:
             usage = _get(_get(event, "metadata"), "total_usage")
         elif kind == "step.stop" or kind == "interaction.status_update":
             usage = _get(event, "usage")
-        elif kind == "interaction.completed":
+        elif kind == "interaction.completed" or kind == "interaction.complete":  # the latter: 1.x
             interaction = _get(event, "interaction")
             self.completed = detach(interaction)
             if _get(interaction, "status") in _FAILED_STATUSES:
                 self.error = str(_get(interaction, "status"))
             return
-        elif kind == "interaction.created":
+        elif kind == "interaction.created" or kind == "interaction.start":
             self.rid = nonempty_str(_get(_get(event, "interaction"), "id")) or self.rid
             return
         elif kind == "error":
@@ -425,14 +457,17 @@ def _caller_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _watch(hop: _Hop, stream: Any, pending_id: str | None) -> None:
-    """The caller keeps the SDK's stream; its events come through our look at each."""
+def _watch(hop: _Hop, stream: Any, pending_id: str | None, events_at: str) -> None:
+    """The caller keeps the SDK's stream; its events (its attribute ``events_at``) come
+    through our look at each."""
     if pending_id is not None and pending_id not in _pending:
         return
     state = _StreamState(hop, pending_id)
-    events = stream.generator
-    stream.generator = (
-        _awatched(events, state) if hasattr(events, "__anext__") else _watched(events, state)
+    events = getattr(stream, events_at)
+    setattr(
+        stream,
+        events_at,
+        _awatched(events, state) if hasattr(events, "__anext__") else _watched(events, state),
     )
     try:  # noqa: SIM105 - a plain try: contextlib.suppress is an object and two frames more
         setattr(stream, _STATE, state)
@@ -563,6 +598,14 @@ def targets() -> list[PatchTarget]:
     out.append(
         PatchTarget(_LIVE, "InteractionWebSocketConnection.receive", _live_receive, lazy=True)
     )
-    out.append(PatchTarget(_STREAMS, "Stream.close", _close, lazy=True))
-    out.append(PatchTarget(_STREAMS, "AsyncStream.close", _aclose, lazy=True))
+    # google-genai 1.x and early 2.x: client.interactions is this generated resource itself
+    resource = f"{_NEXTGEN}.resources.interactions"
+    for prefix, is_async in (("", False), ("Async", True)):
+        hook = _creator(INTERACTIONS, is_async)
+        out.append(PatchTarget(resource, f"{prefix}InteractionsResource.create", hook, lazy=True))
+        getter = _getter(is_async)
+        out.append(PatchTarget(resource, f"{prefix}InteractionsResource.get", getter, lazy=True))
+    for module in (_STREAMS, _NEXTGEN_STREAMS):
+        out.append(PatchTarget(module, "Stream.close", _close, lazy=True))
+        out.append(PatchTarget(module, "AsyncStream.close", _aclose, lazy=True))
     return out

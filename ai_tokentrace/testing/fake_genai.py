@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import sys
 import threading
 import time
 import uuid
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..integrations.genai import TIER_HEADER
 
-__all__ = ["FakeGemini", "fake_genai_client"]
+__all__ = ["FakeGemini", "InteractionEvents", "fake_genai_client", "interaction_events"]
 
 _TOKEN_PREFIX = b"fake-continuation-"
 _ARG_SAMPLES: dict[str, Any] = {
@@ -56,12 +57,46 @@ def _running(final: dict[str, Any], fraction: float) -> dict[str, Any]:
 
 
 def _http_module() -> ModuleType:
-    """The HTTP package the installed SDK speaks: httpx2 (google-genai 3.x), else httpx."""
+    """The HTTP package the installed SDK builds its own clients with: its choice where it
+    makes one (google-genai 2.x imports httpx2 but prefers httpx, 3.x prefers httpx2; the
+    generated Interactions client of 2.x works with httpx only), else httpx2 where it imports
+    it, else httpx."""
     from google.genai import _api_client
 
+    choose = getattr(_api_client, "_get_http_client_backend", None)
+    if choose is not None:
+        return importlib.import_module(str(choose()))
     if getattr(_api_client, "httpx2", None) is not None:
         return importlib.import_module("httpx2")
     return importlib.import_module("httpx")
+
+
+@dataclass(frozen=True)
+class InteractionEvents:
+    """The event types of an Interactions API stream, as the installed SDK knows them."""
+
+    created: str
+    delta: str
+    completed: str
+    running_totals: bool  # whether its deltas carry the usage so far
+
+
+_STEP_EVENTS = InteractionEvents("interaction.created", "step.delta", "interaction.completed", True)
+# google-genai 1.x's generated client (``google.genai._interactions``): the API's first events,
+# outputs as contents, no usage before interaction.complete
+_CONTENT_EVENTS = InteractionEvents(
+    "interaction.start", "content.delta", "interaction.complete", False
+)
+
+
+def interaction_events() -> InteractionEvents:
+    """The events the fake streams to the installed SDK: the first API's where the SDK's
+    generated client has its types (``InteractionCompleteEvent``), else today's. Read once
+    the SDK has imported its Interactions client (as it has by its first request)."""
+    generated = sys.modules.get("google.genai._interactions.types")
+    if generated is not None and hasattr(generated, "InteractionCompleteEvent"):
+        return _CONTENT_EVENTS
+    return _STEP_EVENTS
 
 
 _TRAFFIC_TYPES = {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}
@@ -448,8 +483,13 @@ class FakeGemini:
             "object": "interaction",
             "status": "completed",
             "model": body.get("model") or self.model_version,
-            "steps": [{"type": "model_output", "content": [{"type": "text", "text": self.text}]}],
         }
+        if interaction_events().running_totals:
+            obj["steps"] = [
+                {"type": "model_output", "content": [{"type": "text", "text": self.text}]}
+            ]
+        else:  # the first API's: its outputs, as contents
+            obj["outputs"] = [{"type": "text", "text": self.text}]
         if done < self.continuation_hops:
             obj["status"] = "requires_continuation"
             obj["continuation_token"] = f"{_TOKEN_PREFIX.decode()}{done + 1}"
@@ -492,29 +532,31 @@ class FakeGemini:
         return h.Response(200, json=obj, headers={"content-type": "application/json"})
 
     def _interaction_events(self, h: ModuleType, obj: dict[str, Any], asynchronous: bool) -> Any:
-        """created, then a step whose deltas carry the running total, then completed."""
+        """created, then a step whose deltas carry the running total, then completed (for
+        google-genai 1.x: start, a content's deltas, without usage, then complete)."""
+        kinds = interaction_events()
         final = obj.get("usage")
         created = {"id": obj["id"], "status": "in_progress", "model": obj["model"]}
-        events: list[dict[str, Any]] = [
-            {"event_type": "interaction.created", "interaction": created}
-        ]
-        events.append({"event_type": "step.start", "index": 0, "step": {"type": "model_output"}})
+        events: list[dict[str, Any]] = [{"event_type": kinds.created, "interaction": created}]
+        part = "step" if kinds.running_totals else "content"
+        opened = {"type": "model_output"} if kinds.running_totals else {"type": "text"}
+        events.append({"event_type": f"{part}.start", "index": 0, part: opened})
         n = max(1, self.stream_chunks)
         for i in range(n):
             delta: dict[str, Any] = {
-                "event_type": "step.delta",
+                "event_type": kinds.delta,
                 "index": 0,
                 "delta": {"type": "text", "text": f"{self.text} ({i + 1}/{n})"},
             }
-            if final is not None and not self.usage_on_last_chunk_only:
+            if final is not None and kinds.running_totals and not self.usage_on_last_chunk_only:
                 so_far = dict(final)
                 out = -(-int(final["total_output_tokens"]) * (i + 1) // n)
                 so_far["total_output_tokens"] = out
                 so_far["total_tokens"] = final["total_tokens"] - final["total_output_tokens"] + out
                 delta["metadata"] = {"total_usage": so_far}
             events.append(delta)
-        events.append({"event_type": "step.stop", "index": 0})
-        events.append({"event_type": "interaction.completed", "interaction": obj})
+        events.append({"event_type": f"{part}.stop", "index": 0})
+        events.append({"event_type": kinds.completed, "interaction": obj})
         pieces = self._iter_events(h, obj["id"], events)
         sse = {"content-type": "text/event-stream"}
         if asynchronous:

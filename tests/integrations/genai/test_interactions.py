@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import ai_tokentrace
-from ai_tokentrace.testing.fake_genai import FakeGemini, fake_genai_client
+from ai_tokentrace.testing.fake_genai import FakeGemini, fake_genai_client, interaction_events
 
 from .conftest import run_finalizers
 
@@ -39,6 +39,14 @@ needs_continuation = pytest.mark.skipif(
 )
 needs_decisions = pytest.mark.skipif(
     not hasattr(_client, "decisions"), reason="this google-genai has no decisions"
+)
+needs_voices = pytest.mark.skipif(
+    not hasattr(_client, "voices"), reason="this google-genai has no voices"
+)
+EVENTS = interaction_events()  # google-genai 1.x: the API's first events, no running totals
+needs_running_totals = pytest.mark.skipif(
+    not EVENTS.running_totals,
+    reason="this google-genai's interaction streams carry no usage before their end",
 )
 del _client
 
@@ -123,7 +131,8 @@ async def test_automatic_continuation_counts_each_round_trip_once(
 
 
 async def test_vertex_interactions_are_recorded_as_vertex(fake: FakeGemini, records: Any) -> None:
-    fake_genai_client(fake, vertexai=True).interactions.create(model=MODEL, input="Hi")
+    client = fake_genai_client(fake, vertexai=True)
+    client.interactions.create(model=MODEL, input="Hi")
     [rec] = records()
     assert (rec.provider, rec.operation) == ("gcp.vertex_ai", "interactions")
 
@@ -215,8 +224,8 @@ async def test_the_stream_is_the_sdks_own_and_yields_the_same_events(
     ai_tokentrace.uninstrument()
     bare = [e.event_type for e in client.interactions.create(model=MODEL, input="Hi", stream=True)]
     assert types_ours == bare
-    assert bare[0] == "interaction.created"
-    assert bare[-1] == "interaction.completed"
+    assert bare[0] == EVENTS.created
+    assert bare[-1] == EVENTS.completed
     assert len(records()) == 1
 
 
@@ -230,6 +239,7 @@ async def test_usage_sent_only_on_the_completed_event_is_counted(
     assert (rec.status, rec.usage_available, rec.total_tokens) == ("ok", True, 36)
 
 
+@needs_running_totals
 @pytest.mark.parametrize(
     "continued",
     [pytest.param(True, marks=needs_continuation), False],
@@ -241,13 +251,12 @@ async def test_a_sync_stream_broken_off_and_closed_is_one_partial_record_with_th
     """Closed after the first delta, with automatic continuation (the caller's stream is the
     SDK's wrapper) or without (the SDK's stream itself, whose close ends nothing else)."""
     continuation = {"automatic_continuation": continued} if CONTINUES else {}
-    stream = fake_genai_client(fake).interactions.create(
-        model=MODEL, input="Hi", stream=True, **continuation
-    )
+    client = fake_genai_client(fake)
+    stream = client.interactions.create(model=MODEL, input="Hi", stream=True, **continuation)
     seen = []
     for event in stream:
         seen.append(event.event_type)
-        if event.event_type == "step.delta":
+        if event.event_type == EVENTS.delta:
             break
     stream.close()
     [rec] = records()
@@ -256,10 +265,27 @@ async def test_a_sync_stream_broken_off_and_closed_is_one_partial_record_with_th
     assert rec.model == MODEL
 
 
+async def test_a_stream_broken_off_keeps_the_interactions_id_from_its_first_event(
+    fake: FakeGemini, records: Any
+) -> None:
+    """The id arrives on the stream's first event (``interaction.created``; google-genai 1.x:
+    ``interaction.start``), long before the end that would carry it too."""
+    client = fake_genai_client(fake)
+    stream = client.interactions.create(model=MODEL, input="Hi", stream=True)
+    for event in stream:
+        if event.event_type == EVENTS.delta:
+            break
+    stream.close()
+    [rec] = records()
+    assert rec.status == "partial"
+    assert str(rec.response_id).startswith("int-fake-resp-")
+
+
 async def test_a_stream_dropped_unfinished_is_recorded_when_collected(
     fake: FakeGemini, records: Any
 ) -> None:
-    stream = fake_genai_client(fake).interactions.create(model=MODEL, input="Hi", stream=True)
+    client = fake_genai_client(fake)
+    stream = client.interactions.create(model=MODEL, input="Hi", stream=True)
     next(iter(stream))
     del stream
     gc.collect()
@@ -272,13 +298,14 @@ async def test_a_raw_stream_broken_off_and_closed_is_recorded_at_its_close(
     kind: str, fake: FakeGemini, records: Any
 ) -> None:
     """A stream parsed from ``with_raw_response``: the SDK's own, whose close() closes only
-    the response; the record is made there, not when the stream is collected."""
+    the response; the record is made there, not when the stream is collected (with the
+    running total so far, where the SDK's streams carry one)."""
     client = fake_genai_client(fake)
     if kind == "sync":
         raw = client.interactions.with_raw_response.create(model=MODEL, input="Hi", stream=True)
         stream = raw.parse()
         for event in stream:
-            if event.event_type == "step.delta":
+            if event.event_type == EVENTS.delta:
                 break
         stream.close()
     else:
@@ -287,11 +314,15 @@ async def test_a_raw_stream_broken_off_and_closed_is_recorded_at_its_close(
         )
         astream = await araw.parse()
         async for event in astream:
-            if event.event_type == "step.delta":
+            if event.event_type == EVENTS.delta:
                 break
         await astream.close()
     [rec] = records()
-    assert (rec.status, rec.streamed, rec.usage_available) == ("partial", True, True)
+    assert (rec.status, rec.streamed, rec.usage_available) == (
+        "partial",
+        True,
+        EVENTS.running_totals,
+    )
 
 
 async def test_a_stream_dropped_before_its_first_event_is_recorded_without_usage(
@@ -300,9 +331,8 @@ async def test_a_stream_dropped_before_its_first_event_is_recorded_without_usage
     """The request went out when the stream was made (the server may bill it): one partial
     record, its usage unknown."""
     no_continuation = {"automatic_continuation": False} if CONTINUES else {}
-    stream = fake_genai_client(fake).interactions.create(
-        model=MODEL, input="Hi", stream=True, **no_continuation
-    )
+    client = fake_genai_client(fake)
+    stream = client.interactions.create(model=MODEL, input="Hi", stream=True, **no_continuation)
     del stream
     gc.collect()
     [rec] = records()
@@ -312,16 +342,20 @@ async def test_a_stream_dropped_before_its_first_event_is_recorded_without_usage
 async def test_an_async_stream_broken_off_is_one_partial_record(
     fake: FakeGemini, records: Any
 ) -> None:
-    stream = await fake_genai_client(fake).aio.interactions.create(
-        model=MODEL, input="Hi", stream=True
-    )
+    """With the running total so far, where the SDK's streams carry one."""
+    client = fake_genai_client(fake)
+    stream = await client.aio.interactions.create(model=MODEL, input="Hi", stream=True)
     async for event in stream:
-        if event.event_type == "step.delta":
+        if event.event_type == EVENTS.delta:
             break
     await stream.close()
     await run_finalizers()
     [rec] = records()
-    assert (rec.status, rec.streamed, rec.usage_available) == ("partial", True, True)
+    assert (rec.status, rec.streamed, rec.usage_available) == (
+        "partial",
+        True,
+        EVENTS.running_totals,
+    )
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -329,7 +363,8 @@ async def test_a_stream_cut_off_passes_the_error_through_and_is_partial(
     kind: str, fake: FakeGemini, records: Any
 ) -> None:
     """The connection lost after the first delta: the caller gets the SDK's error; the record
-    is partial with the running total so far and the type of the error the caller got."""
+    is partial, with the running total so far where the SDK's streams carry one, and the type
+    of the error the caller got."""
     fake.fail_stream_after = 3
     client = fake_genai_client(fake)
     got = []
@@ -343,8 +378,8 @@ async def test_a_stream_cut_off_passes_the_error_through_and_is_partial(
                 got.append(event)
     assert len(got) == 3
     [rec] = records()
-    assert (rec.status, rec.usage_available) == ("partial", True)
-    assert rec.error_type == type(raised.value).__name__ == "APIConnectionError"
+    assert (rec.status, rec.usage_available) == ("partial", EVENTS.running_totals)
+    assert rec.error_type == type(raised.value).__name__
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -400,6 +435,7 @@ async def test_decisions_counted_once_with_the_model_asked_for(
     assert (rec.input_tokens, rec.output_tokens, rec.total_tokens) == (10, 26, 36)
 
 
+@needs_voices
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_voice_designed_from_a_prompt_is_counted_once(
     kind: str, fake: FakeGemini, records: Any
@@ -438,8 +474,9 @@ async def test_fifty_concurrent_async_interactions_give_fifty_records(
 async def test_the_scope_of_the_call_is_on_its_records(fake: FakeGemini, records: Any) -> None:
     """On each round trip's record, where the SDK continues the interaction itself."""
     fake.continuation_hops = 1 if CONTINUES else 0
+    client = fake_genai_client(fake)
     with ai_tokentrace.trace_tokens("judge", user_id="u1"):
-        fake_genai_client(fake).interactions.create(model=MODEL, input="Hi")
+        client.interactions.create(model=MODEL, input="Hi")
     recs = records()
     assert [(r.trace_name, r.user_id) for r in recs] == [("judge", "u1")] * (
         fake.continuation_hops + 1
@@ -447,7 +484,12 @@ async def test_the_scope_of_the_call_is_on_its_records(fake: FakeGemini, records
 
 
 @pytest.mark.parametrize(
-    "operation", ["interactions", pytest.param("decisions", marks=needs_decisions), "voices"]
+    "operation",
+    [
+        "interactions",
+        pytest.param("decisions", marks=needs_decisions),
+        pytest.param("voices", marks=needs_voices),
+    ],
 )
 def test_decorator_only_mode_counts_a_returned_result(
     memory: Any, records: Any, operation: str
@@ -470,43 +512,63 @@ def test_decorator_only_mode_counts_a_returned_result(
 
 
 def test_uninstrument_restores_the_generated_methods() -> None:
-    """Those of the generated modules this google-genai has (older ones have no decisions)."""
+    """Those of the generated client this google-genai has (older ones have no decisions;
+    1.x's, ``google.genai._interactions``, has interactions alone)."""
     import importlib
     import importlib.util
 
-    generated = [("interactions", "Interactions"), ("voices", "Voices")]
-    if importlib.util.find_spec("google.genai._gaos.decisions") is not None:
-        generated.append(("decisions", "Decisions"))
+    if importlib.util.find_spec("google.genai._gaos") is not None:
+        generated = [("_gaos.interactions", "Interactions"), ("_gaos.voices", "Voices")]
+        if importlib.util.find_spec("google.genai._gaos.decisions") is not None:
+            generated.append(("_gaos.decisions", "Decisions"))
+    else:
+        generated = [("_interactions.resources.interactions", "InteractionsResource")]
     classes = []
     for name, cls in generated:
-        module = importlib.import_module(f"google.genai._gaos.{name}")
+        module = importlib.import_module(f"google.genai.{name}")
         classes += [getattr(module, cls), getattr(module, f"Async{cls}")]
-    assert all(hasattr(cls.create, "__wrapped__") for cls in classes)
+    hooks = [vars(cls)["create"] for cls in classes]
     ai_tokentrace.uninstrument()
-    assert not any(hasattr(cls.create, "__wrapped__") for cls in classes)
+    # what each hook wraps is back (unpatched, the SDK's own would be there before and after)
+    assert [vars(cls)["create"] for cls in classes] == [hook.__wrapped__ for hook in hooks]
 
 
-def test_instrument_does_not_import_the_interactions_client_until_the_sdk_does() -> None:
-    """The generated client is 365 modules: patched when the SDK first imports it, not
-    imported to be patched; and a call then is counted."""
-    code = """
+_IMPORTS_AND_COUNTS = """
 import sys
 import ai_tokentrace
 from ai_tokentrace.testing import InMemoryTokenUsageService
 memory = InMemoryTokenUsageService()
 ai_tokentrace.configure(service=memory)
-ai_tokentrace.instrument(integrations=["genai"])
+if sys.argv[1] == "instrumented":
+    ai_tokentrace.instrument(integrations=["genai"])
 from ai_tokentrace.testing.fake_genai import fake_genai_client
 client = fake_genai_client()
-print("google.genai._gaos.interactions" in sys.modules)
+generated = ("google.genai._gaos.interactions", "google.genai._interactions.resources.interactions")
+print(any(name in sys.modules for name in generated))
 client.interactions.create(model="m", input="Hi")
 ai_tokentrace.flush(10.0)
 print(len(memory.records))
 """
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.split() == ["False", "1"]
+
+
+def test_instrument_does_not_import_the_interactions_client_until_the_sdk_does() -> None:
+    """The generated client is 365 modules: patched when the SDK first imports it, not
+    imported to be patched (imported before the first call only where the SDK imports it
+    with itself, as google-genai 1.x does); and a call then is counted."""
+
+    def run(mode: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", _IMPORTS_AND_COUNTS, mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return out.stdout.split()
+
+    sdk_imports_it, bare_records = run("bare")
+    assert bare_records == "0"
+    assert run("instrumented") == [sdk_imports_it, "1"]
 
 
 def test_odd_usage_reads_as_what_it_says_and_never_raises() -> None:
