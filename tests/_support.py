@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -246,3 +246,37 @@ class LoopbackWebsocketServer:
     def close(self) -> None:
         self._server.shutdown()
         self._thread.join(10)
+
+
+@contextlib.asynccontextmanager
+async def aiohttp_server(
+    answer: Callable[[str, str, bytes, dict[str, str]], Any], piece: int = 0
+) -> AsyncIterator[Any]:
+    """A loopback aiohttp server for SDKs whose aiohttp traffic no httpx transport can fake:
+    ``answer(method, url, body, headers)`` gives an httpx-style response (a fake's), whose
+    body is written as it comes, or ``piece`` bytes at a time. Yields aiohttp's ``TestServer``."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def handle(request: Any) -> Any:
+        body = await request.read()
+        answered = answer(request.method, str(request.url), body, dict(request.headers))
+        out = web.StreamResponse(
+            status=answered.status_code,
+            headers={"content-type": answered.headers["content-type"]},
+        )
+        await out.prepare(request)
+        for part in answered.iter_bytes():
+            for at in range(0, len(part), piece or max(len(part), 1)):
+                await out.write(part[at : at + piece] if piece else part)
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()

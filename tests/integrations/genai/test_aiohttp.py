@@ -13,6 +13,7 @@ import pytest
 
 from ai_tokentrace.testing.fake_genai import FakeGemini
 
+from ..._support import aiohttp_server
 from .conftest import MODEL
 
 aiohttp = pytest.importorskip("aiohttp")
@@ -24,41 +25,23 @@ pytestmark = pytest.mark.usefixtures("instrumented")
 async def aiohttp_client(fake: FakeGemini) -> AsyncIterator[Any]:
     """A real google.genai.Client whose async calls go over aiohttp to the fake."""
     import httpx2
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
     from google import genai
     from google.genai import types
 
-    async def handle(request: Any) -> Any:
-        body = await request.read()
-        http_request = httpx2.Request(request.method, str(request.url), content=body)
-        answer = fake.respond(http_request, http=httpx2)
-        out = web.StreamResponse(
-            status=answer.status_code,
-            headers={"content-type": answer.headers["content-type"]},
-        )
-        await out.prepare(request)
-        for piece in answer.iter_bytes():
-            await out.write(piece)
-        await out.write_eof()
-        return out
+    def answer(method: str, url: str, body: bytes, headers: dict[str, str]) -> Any:
+        return fake.respond(httpx2.Request(method, url, content=body), http=httpx2)
 
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handle)
-    server = TestServer(app)
-    await server.start_server()
-    client = genai.Client(
-        api_key="fake-key",
-        http_options=types.HttpOptions(base_url=str(server.make_url("/"))),
-    )
-    if not hasattr(client._api_client, "_use_aiohttp"):
-        await server.close()
-        pytest.skip("this google-genai has no aiohttp transport")
-    try:
-        yield client
-    finally:
-        await client.aio.aclose()
-        await server.close()
+    async with aiohttp_server(answer) as server:
+        client = genai.Client(
+            api_key="fake-key",
+            http_options=types.HttpOptions(base_url=str(server.make_url("/"))),
+        )
+        if not hasattr(client._api_client, "_use_aiohttp"):
+            pytest.skip("this google-genai has no aiohttp transport")
+        try:
+            yield client
+        finally:
+            await client.aio.aclose()
 
 
 async def test_async_calls_over_aiohttp_are_counted(

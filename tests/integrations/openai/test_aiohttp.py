@@ -18,6 +18,7 @@ import pytest
 import ai_tokentrace
 from ai_tokentrace.testing.fake_openai import FakeOpenAI, httpx_module
 
+from ..._support import aiohttp_server
 from .conftest import MESSAGES
 
 aiohttp = pytest.importorskip("aiohttp")
@@ -48,35 +49,16 @@ needs_aiohttp_client = pytest.mark.skipif(
 
 @pytest.fixture
 async def server(fake: FakeOpenAI) -> AsyncIterator[str]:
-    """The fake, answering over loopback HTTP; its bodies written a few bytes at a time."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
+    """The fake, answering over loopback HTTP; its bodies written 37 bytes at a time, reads
+    that cut events anywhere."""
     hx = httpx_module()
 
-    async def handle(request: Any) -> Any:
-        body = await request.read()
-        headers = {"content-type": request.headers.get("content-type", "application/json")}
-        answer = fake(hx.Request(request.method, str(request.url), content=body, headers=headers))
-        out = web.StreamResponse(
-            status=answer.status_code,
-            headers={"content-type": answer.headers["content-type"]},
-        )
-        await out.prepare(request)
-        for piece in answer.iter_bytes():
-            for at in range(0, len(piece), 37):  # reads that cut events anywhere
-                await out.write(piece[at : at + 37])
-        await out.write_eof()
-        return out
+    def answer(method: str, url: str, body: bytes, headers: dict[str, str]) -> Any:
+        kind = {"content-type": headers.get("Content-Type", "application/json")}
+        return fake(hx.Request(method, url, content=body, headers=kind))
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    test_server = TestServer(app)
-    await test_server.start_server()
-    try:
+    async with aiohttp_server(answer, piece=37) as test_server:
         yield str(test_server.make_url("/v1"))
-    finally:
-        await test_server.close()
 
 
 @pytest.fixture
