@@ -568,9 +568,10 @@ def _strip_usage(state: StreamState, reads: Iterator[bytes], look: _Look | None)
 
 
 def _held_at_end(state: StreamState, held: bytes, look: _Look | None) -> bytes:
-    """What was held back when the body ended, looked at as any read is: its last line end
-    may be a CR that no LF followed (a server writing CR line ends ends every event, ``[DONE]``
-    too, so), and the stream ends on it. Once a stream, so a frame of its own."""
+    """What was held back when the body ended (a last CR, which an LF might have followed; an
+    event without its blank line), looked at as any read is: a server ending its lines with
+    CR ends ``[DONE]`` so too, and the record is made here. At most once a stream, so a frame
+    of its own."""
     data = look(state, _lf(held)) if look is not None else _seen(state, _lf(held))
     if not state.done:
         _let_go(state, data)
